@@ -1,0 +1,111 @@
+"""What every command shares: options, the error boundary and the output formatter.
+
+Commands stay thin: parse options, call the library, hand the result to :func:`emit`.
+Library modules are imported inside command bodies so a call pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from claudeswarm.errors import EXIT_ERROR, SwarmError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AsOpt = Annotated[
+    str | None,
+    typer.Option("--as", help="Act as this agent (outside tmux; env CLAUDESWARM_AGENT)."),
+]
+
+_state: dict[str, Any] = {"state_dir": None}
+
+
+def set_state_dir(value: str | None) -> None:
+    """Remember the global ``--state-dir`` for this invocation."""
+    _state["state_dir"] = value
+
+
+def swarm() -> Any:
+    """Open the swarm for this invocation (imports the messaging layer on demand)."""
+    from claudeswarm.messaging import open_swarm
+
+    return open_swarm(_state["state_dir"])
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print ``claudeswarm: message`` on stderr; return the Exit to raise."""
+    from claudeswarm.sanitize import inert
+
+    print(f"claudeswarm: {inert(message)}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SwarmError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise fail(f"{exc.strerror or exc}{where}", EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, tuples and sets to JSON-ready values."""
+    if hasattr(obj, "to_json"):
+        return to_plain(obj.to_json())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.name: to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not f.name.startswith("_")
+        }
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """One JSON document on stdout; DEL and C1 controls escaped so it is terminal-safe."""
+    from claudeswarm.sanitize import json_safe
+
+    print(json_safe(json.dumps(to_plain(obj), ensure_ascii=False, indent=None)))
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain aligned text table (cells made inert)."""
+    from claudeswarm.sanitize import inert
+
+    cells = [[inert(str(c)) for c in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[], str]) -> None:
+    """Print ``data`` as JSON, or ``text()`` for people."""
+    if as_json:
+        print_json(data)
+    else:
+        out = text()
+        if out:
+            print(out)

@@ -1,0 +1,187 @@
+"""``send``, ``broadcast``, ``inbox``, ``log``: the message commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, print_json, swarm
+
+if TYPE_CHECKING:
+    from claudeswarm.messaging import InboxResult
+    from claudeswarm.models import MessageRecord
+
+TYPE_HELP = (
+    "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."
+)
+TypeOpt = Annotated[str, typer.Option("--type", "-t", help=TYPE_HELP)]
+ReplyOpt = Annotated[str | None, typer.Option("--reply-to", help="Id of the message this answers.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("send")(send)
+    app.command("broadcast")(broadcast)
+    app.command("inbox")(inbox)
+    app.command("log")(log)
+
+
+def render(rec: MessageRecord, *, full: bool = True) -> str:
+    """One message for people: header line, then the body made inert and indented."""
+    from claudeswarm.sanitize import inert
+
+    head = f"{rec.ts[11:19]}  {rec.sender} -> {','.join(rec.to)}  [{rec.type}]  {rec.id}"
+    if rec.reply_to:
+        head += f"  (re {rec.reply_to})"
+    if not full:
+        return inert(f"{head}  {rec.body}")
+    body = inert(rec.body, keep_newlines=True).replace("\n", "\n    ")
+    return f"{inert(head)}\n    {body}"
+
+
+@guarded
+def send(
+    to: Annotated[list[str], typer.Argument(help="Recipient agent names.", show_default=False)],
+    message: Annotated[str, typer.Argument(help="The message text (UTF-8).", show_default=False)],
+    mtype: TypeOpt = "info",
+    reply_to: ReplyOpt = None,
+    urgent: Annotated[
+        bool, typer.Option("--urgent", help="Type urgent; nudge even a busy agent.")
+    ] = False,
+    as_name: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send MESSAGE to one or more agents. The log is the truth: it is appended first.
+
+    Exit 2 for bad input (empty, too long, unknown type or recipient), 3 when the rate
+    limiter refuses (nothing is logged then; the error says when to retry).
+    """
+    from claudeswarm import messaging
+
+    sw = swarm()
+    sender = messaging.resolve_sender(sw, as_name)
+    rec = messaging.send(
+        sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
+    )
+    emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
+
+
+@guarded
+def broadcast(
+    message: Annotated[str, typer.Argument(help="The message text.", show_default=False)],
+    mtype: TypeOpt = "info",
+    reply_to: ReplyOpt = None,
+    as_name: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send MESSAGE to every agent."""
+    from claudeswarm import messaging
+
+    sw = swarm()
+    sender = messaging.resolve_sender(sw, as_name)
+    rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
+    emit(rec, as_json, lambda: f"broadcast {rec.id}")
+
+
+@guarded
+def inbox(
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", "-n", help="Show at most N (the oldest unread); the rest stay unread."
+        ),
+    ] = None,
+    peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
+    show_all: Annotated[
+        bool,
+        typer.Option("--all", help="Every retained message to you, read or not (marks nothing)."),
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep waiting for new messages (Ctrl-C to stop).")
+    ] = False,
+    as_name: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show your unread messages, oldest first, and mark them read."""
+    import time
+
+    from claudeswarm import messaging
+
+    sw = swarm()
+    me = messaging.resolve_sender(sw, as_name)
+    if show_all:
+        msgs = messaging.history(sw, me, limit=limit)
+        emit(
+            {"agent": me, "messages": msgs},
+            as_json,
+            lambda: "\n".join(render(m) for m in msgs) or "no messages",
+        )
+        return
+    while True:
+        res = messaging.inbox(sw, me, limit=limit, peek=peek)
+        if as_json and (res.messages or not follow):
+            print_json(res)
+        elif not as_json:
+            _print_inbox(res, follow)
+        if not follow:
+            return
+        time.sleep(0.25)
+
+
+def _print_inbox(res: InboxResult, follow: bool) -> None:
+    for m in res.messages:
+        print(render(m))
+    if res.more:
+        print(f"({res.more} more unread: run 'claudeswarm inbox' again)")
+    if not res.messages and not follow:
+        print("no unread messages")
+
+
+@guarded
+def log(
+    n: Annotated[int, typer.Option("-n", help="How many of the newest messages.")] = 20,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
+    ] = False,
+    mtype: Annotated[
+        list[str] | None, typer.Option("--type", "-t", help="Only these types (repeatable).")
+    ] = None,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option("--agent", "-a", help="Only messages from or to this agent (repeatable)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only since WHEN: 10m, 2h (ago) or an ISO time.")
+    ] = None,
+    grep: Annotated[
+        list[str] | None,
+        typer.Option("--grep", help="Only bodies containing TEXT (case-insensitive)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the message log (everyone's messages), newest last."""
+    from claudeswarm import messaging
+    from claudeswarm.filters import MessageFilter
+    from claudeswarm.timeutil import parse_when
+
+    if n < 0:
+        raise typer.BadParameter("-n must not be negative")
+    for t in mtype or ():
+        messaging.check_type(t)
+    filt = MessageFilter(
+        types=frozenset(mtype) if mtype else None,
+        agents=frozenset(agent) if agent else None,
+        since=parse_when(since) if since else None,
+        text=tuple(grep or ()),
+    )
+    sw = swarm()
+    msgs = messaging.recent(sw, n, filt) if n else []
+    for m in msgs:
+        print_json(m) if as_json else print(render(m))
+    if not follow:
+        if not msgs and not as_json:
+            print("no messages")
+        return
+    for m in messaging.follow(sw, filt):
+        print_json(m) if as_json else print(render(m), flush=True)

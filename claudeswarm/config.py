@@ -1,0 +1,150 @@
+"""Settings: defaults, overridden by ``config.toml``, overridden by ``CLAUDESWARM_*``.
+
+Every setting is one field of :class:`Settings`, with its default and a one-line doc in
+the field metadata; ``claudeswarm init`` writes them all, commented, into ``config.toml``
+and ``claudeswarm config`` shows each effective value and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from claudeswarm.errors import UsageError
+from claudeswarm.paths import StatePaths
+
+ENV_PREFIX = "CLAUDESWARM_"
+
+
+def _s(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings. Field names are the keys in ``config.toml``."""
+
+    body_max_bytes: int = _s(10240, "largest message body in bytes of UTF-8")
+    rotate_bytes: int = _s(16 * 1024 * 1024, "rotate messages.jsonl into archive/ past this size")
+    archive_keep: int = _s(50, "rotated logs kept in archive/; the oldest beyond are deleted")
+    rate_window_seconds: float = _s(60.0, "length of the rate limiter's sliding window")
+    rate_per_sender: int = _s(60, "messages one sender may send per window")
+    rate_per_pair: int = _s(30, "messages one sender may send to one recipient per window")
+    rate_repeat: int = _s(3, "times the same body may go to the same recipient per window")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Settings plus, for each key, where its value came from."""
+
+    settings: Settings
+    sources: dict[str, str]
+
+
+def keys() -> list[str]:
+    """All setting names, in declaration order."""
+    return [f.name for f in fields(Settings)]
+
+
+def _coerce(key: str, kind: type, raw: Any, where: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is list:
+            if isinstance(raw, list):
+                return tuple(str(x) for x in raw)
+            return tuple(p.strip() for p in str(raw).split(",") if p.strip())
+        if kind in (int, float) and isinstance(raw, bool):
+            raise ValueError(raw)
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"setting {key} from {where}: {raw!r} is not a valid {kind.__name__}"
+        ) from None
+    if kind in (int, float) and value < 0:
+        raise UsageError(f"setting {key} from {where}: must not be negative")
+    return value
+
+
+def _kind(default: Any) -> type:
+    return list if isinstance(default, tuple) else type(default)
+
+
+def _read_toml(paths: StatePaths) -> dict[str, Any]:
+    try:
+        text = paths.config.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {paths.config}: {exc}") from None
+    if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
+        return {}  # all comments (the file init writes): skip the parser import
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{paths.config}: {exc}") from None
+
+
+def load(paths: StatePaths, env: Mapping[str, str] | None = None) -> Loaded:
+    """Load the effective settings for a state directory.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> p = StatePaths(Path("/nonexistent"), Path("/nonexistent/.claudeswarm"))
+    >>> load(p, env={"CLAUDESWARM_RATE_PER_SENDER": "10"}).settings.rate_per_sender
+    10
+    """
+    if env is None:
+        env = os.environ
+    table = _read_toml(paths)
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise UsageError(f"{paths.config}: unknown setting {unknown[0]!r}")
+    values: dict[str, Any] = {}
+    sources = dict.fromkeys(known, "default")
+    for name, f in known.items():
+        kind = _kind(f.default)
+        if name in table:
+            values[name] = _coerce(name, kind, table[name], "config.toml")
+            sources[name] = "config.toml"
+        env_key = ENV_PREFIX + name.upper()
+        if env_key in env:
+            values[name] = _coerce(name, kind, env[env_key], env_key)
+            sources[name] = f"env {env_key}"
+    return Loaded(replace(Settings(), **values), sources)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def commented_template() -> str:
+    """The ``config.toml`` that ``init`` writes: every setting, commented, at its default."""
+    lines = [
+        "# claudeswarm settings. Uncomment a line to change it.",
+        "# Environment variables CLAUDESWARM_<KEY> override this file.",
+        "",
+    ]
+    for f in fields(Settings):
+        lines.append(f"# {f.metadata['doc']}")
+        lines.append(f"# {f.name} = {_toml_value(f.default)}")
+        lines.append("")
+    return "\n".join(lines)

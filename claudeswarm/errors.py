@@ -1,0 +1,65 @@
+"""One exception tree. Each error builds its one-line message from structured fields.
+
+The CLI catches :class:`SwarmError`, prints ``str(err)`` on one line and exits with
+``err.exit_code``. Exit codes are documented in the README.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_UNAVAILABLE = 4
+
+
+class SwarmError(Exception):
+    """Root of every error claudeswarm raises on purpose."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))  # always one line
+
+
+class UsageError(SwarmError):
+    """Bad input from the caller: arguments, names, bodies, patterns."""
+
+    exit_code = EXIT_USAGE
+
+
+class RefusedError(SwarmError):
+    """The request is valid but refused now: a rate limit, a held lock, a lost claim."""
+
+    exit_code = EXIT_REFUSED
+
+
+class RateLimitedError(RefusedError):
+    """A send refused by the rate limiter; nothing was logged."""
+
+    def __init__(self, sender: str, rule: str, retry_after: float) -> None:
+        self.sender = sender
+        self.rule = rule
+        self.retry_after = retry_after
+        super().__init__(
+            f"rate limit: {sender} {rule}; nothing was sent, retry in {retry_after:.1f}s"
+        )
+
+
+class UnavailableError(SwarmError):
+    """Something the command needs is not there: no tmux server, not inside a pane."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class StateError(SwarmError):
+    """The state directory is unusable: a planted symlink, wrong owner, a path escape."""
+
+
+class CorruptRecordError(SwarmError):
+    """A record or state file failed to parse; the caller quarantines it."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"corrupt record in {where}: {reason}")

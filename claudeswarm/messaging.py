@@ -1,0 +1,362 @@
+"""Send, broadcast, read: the message API every other part stands on.
+
+The library returns records; the CLI formats them. Validation happens before anything is
+written, the rate limiter is checked next (a refused send logs nothing), and only then
+is the record appended to the log, which is the truth.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from claudeswarm import _atomic, _json, registry
+from claudeswarm.config import Settings, load
+from claudeswarm.errors import CorruptRecordError, RefusedError, UsageError
+from claudeswarm.message_log import MessageLog
+from claudeswarm.models import (
+    BROADCAST,
+    MESSAGE_TYPES,
+    MessageRecord,
+    check_name,
+    format_ts,
+    new_id,
+)
+from claudeswarm.paths import StatePaths, ensure_dir, ensure_state, resolve
+
+if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
+    from claudeswarm.tailer import Cursor, LineQuarantine, LogTailer
+
+Clock = Callable[[], float]
+SYSTEM_SENDER = "claudeswarm"
+_ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+@dataclass
+class Swarm:
+    """A handle on one state directory: its paths, settings and clock."""
+
+    paths: StatePaths
+    settings: Settings
+    clock: Clock = time.time
+    _log: MessageLog | None = field(default=None, repr=False)
+
+    @property
+    def log(self) -> MessageLog:
+        """The (lazily opened) appender."""
+        if self._log is None:
+            self._log = MessageLog(self.paths, self.settings)
+        return self._log
+
+    def close(self) -> None:
+        """Close open files."""
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> Swarm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_swarm(state_dir: str | None = None, clock: Clock = time.time) -> Swarm:
+    """Resolve the state directory (``--state-dir`` / ``CLAUDESWARM_HOME`` / cwd) and load
+    its settings."""
+    paths = resolve(state_dir)
+    return Swarm(paths, load(paths).settings, clock)
+
+
+# -- composing ----------------------------------------------------------------------------
+
+
+def check_body(body: str, settings: Settings) -> str:
+    """Return ``body`` if sendable, else raise :class:`UsageError` saying why."""
+    if not body.strip():
+        raise UsageError("message body is empty")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError("message body is not valid UTF-8") from None
+    if size > settings.body_max_bytes:
+        raise UsageError(
+            f"message body is {size} bytes; the limit is {settings.body_max_bytes} "
+            "(setting body_max_bytes)"
+        )
+    return body
+
+
+def check_type(mtype: str) -> str:
+    """Return ``mtype`` if it is one of :data:`MESSAGE_TYPES`."""
+    if mtype not in MESSAGE_TYPES:
+        raise UsageError(f"unknown message type {mtype!r}; use one of {', '.join(MESSAGE_TYPES)}")
+    return mtype
+
+
+def check_sender(name: str) -> str:
+    """Return ``name`` if it may send (valid, not the reserved system name)."""
+    try:
+        check_name(name, "sender name")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if name == SYSTEM_SENDER:
+        raise UsageError(f"{SYSTEM_SENDER!r} is reserved for messages from claudeswarm itself")
+    return name
+
+
+def check_recipients(swarm: Swarm, sender: str, to: Sequence[str]) -> tuple[str, ...]:
+    """Deduplicate and validate recipients against the registry."""
+    if not to:
+        raise UsageError("no recipient given")
+    names = tuple(dict.fromkeys(to))
+    known = registry.load(swarm.paths)
+    for name in names:
+        if name == BROADCAST:
+            raise UsageError("to reach everyone use 'claudeswarm broadcast'")
+        try:
+            check_name(name, "recipient")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if name == sender:
+            raise UsageError("cannot send a message to yourself")
+        if name not in known:
+            hint = ", ".join(sorted(known)[:8]) or "none yet (agents register with 'join')"
+            raise UsageError(f"unknown recipient {name!r}; known agents: {hint}")
+    return names
+
+
+def _check_reply_to(reply_to: str | None) -> str | None:
+    if reply_to is not None and not _ID_RE.fullmatch(reply_to):
+        raise UsageError(f"--reply-to {reply_to!r} is not a message id")
+    return reply_to
+
+
+def _record(
+    swarm: Swarm, sender: str, to: tuple[str, ...], body: str, mtype: str, reply_to: str | None
+) -> MessageRecord:
+    now = swarm.clock()
+    return MessageRecord(new_id(now), format_ts(now), sender, to, mtype, body, reply_to)
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+def send(
+    swarm: Swarm,
+    sender: str,
+    to: Sequence[str],
+    body: str,
+    *,
+    type: str = "info",
+    reply_to: str | None = None,
+) -> MessageRecord:
+    """Validate, rate-limit, then append one message. Returns the logged record.
+
+    Raises :class:`UsageError` for bad input and :class:`RateLimitedError` when refused;
+    in both cases nothing is logged.
+    """
+    from claudeswarm.ratelimit import RateLimiter
+
+    check_sender(sender)
+    check_type(type)
+    check_body(body, swarm.settings)
+    names = check_recipients(swarm, sender, to)
+    _check_reply_to(reply_to)
+    RateLimiter(swarm.paths, swarm.settings, swarm.clock).acquire(sender, names, body)
+    rec = _record(swarm, sender, names, body, type, reply_to)
+    swarm.log.append(rec)
+    return rec
+
+
+def broadcast(
+    swarm: Swarm, sender: str, body: str, *, type: str = "info", reply_to: str | None = None
+) -> MessageRecord:
+    """Send one message to every agent (``to = ["all"]``)."""
+    from claudeswarm.ratelimit import RateLimiter
+
+    check_sender(sender)
+    check_type(type)
+    check_body(body, swarm.settings)
+    _check_reply_to(reply_to)
+    RateLimiter(swarm.paths, swarm.settings, swarm.clock).acquire(sender, (BROADCAST,), body)
+    rec = _record(swarm, sender, (BROADCAST,), body, type, reply_to)
+    swarm.log.append(rec)
+    return rec
+
+
+def announce(
+    swarm: Swarm, body: str, *, type: str = "system", to: Sequence[str] = (BROADCAST,)
+) -> MessageRecord:
+    """A message from claudeswarm itself (task events, broken leases). Not rate limited:
+    it reports something that already happened."""
+    check_type(type)
+    rec = _record(
+        swarm, SYSTEM_SENDER, tuple(to), body[: swarm.settings.body_max_bytes], type, None
+    )
+    swarm.log.append(rec)
+    return rec
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxResult:
+    """What ``inbox`` showed, and how many unread messages it left for next time."""
+
+    agent: str
+    messages: list[MessageRecord]
+    more: int = 0
+    quarantined: int = 0
+
+
+def _cursor_path(swarm: Swarm, agent: str) -> tuple[Any, Any]:
+    d = ensure_dir(swarm.paths.cursors)
+    return d / f"{agent}.json", d / f"{agent}.lock"
+
+
+def load_cursor(swarm: Swarm, agent: str) -> Cursor | None:
+    """The agent's saved read position, or ``None`` (corrupt cursors are quarantined)."""
+    from claudeswarm.tailer import Cursor
+
+    path, _ = _cursor_path(swarm, agent)
+    try:
+        raw = _atomic.read_json(path, None)
+        return None if raw is None else Cursor(**raw)
+    except (TypeError, ValueError, CorruptRecordError):
+        _atomic.quarantine_file(path, swarm.paths.quarantine, "unreadable cursor")
+        return None
+
+
+def _save_cursor(swarm: Swarm, agent: str, cursor: Cursor) -> None:
+    path, _ = _cursor_path(swarm, agent)
+    # not fsynced: after a power cut the worst case re-shows read messages, never hides any
+    _atomic.write_json(path, cursor.__dict__, durable=False)
+
+
+def _tailer(swarm: Swarm, cursor: Cursor | None, quarantine: LineQuarantine) -> LogTailer:
+    from claudeswarm.tailer import LogTailer, max_line_bytes
+
+    return LogTailer(
+        swarm.paths,
+        cursor,
+        on_bad=quarantine,
+        max_line=max_line_bytes(swarm.settings.body_max_bytes),
+    )
+
+
+def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = False) -> InboxResult:
+    """Unread messages for ``agent``, oldest first.
+
+    The cursor moves only past what was shown: with ``limit=N`` the oldest N unread are
+    returned and the rest stay unread (``more`` counts them). ``peek`` moves nothing.
+    """
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1")
+    from claudeswarm.tailer import LineQuarantine
+
+    ensure_state(swarm.paths)
+    _, lock = _cursor_path(swarm, agent)
+    quarantine = LineQuarantine(swarm.paths)
+    with _atomic.flocked(lock):
+        start = load_cursor(swarm, agent)
+        shown: list[MessageRecord] = []
+        more = 0
+        stop_at: Cursor | None = None
+        with _tailer(swarm, start, quarantine) as tail:
+            for rec in tail:
+                if not rec.addressed_to(agent):
+                    continue
+                if limit is not None and len(shown) >= limit:
+                    more += 1
+                    continue
+                shown.append(rec)
+                stop_at = tail.cursor
+            end = stop_at if more else tail.cursor
+        if not peek and end is not None and end != start:
+            _save_cursor(swarm, agent, end)
+    if shown and not peek:
+        record_reads(swarm, agent, [r.id for r in shown])
+    return InboxResult(agent, shown, more, quarantine.count)
+
+
+def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
+    """Append a read receipt (what ``status`` reports as "read") with the append protocol."""
+    entry = {"agent": agent, "ts": format_ts(swarm.clock()), "ids": list(ids)}
+    data = b"\n" + _json.dumps(entry).encode() + b"\n"
+    with _atomic.flocked(swarm.paths.file("receipts.lock")):
+        fd = _atomic.open_nofollow(
+            swarm.paths.file("receipts.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        )
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+
+def history(swarm: Swarm, agent: str, *, limit: int | None = None) -> list[MessageRecord]:
+    """Every retained message addressed to ``agent``, read or not (moves no cursor)."""
+    from claudeswarm.tailer import read_recent
+
+    return read_recent(swarm.paths, limit or 10**9, lambda r: r.addressed_to(agent))
+
+
+def recent(
+    swarm: Swarm, limit: int, keep: Callable[[MessageRecord], bool] = lambda r: True
+) -> list[MessageRecord]:
+    """The newest ``limit`` records passing ``keep``, oldest first."""
+    from claudeswarm.tailer import read_recent
+
+    return read_recent(swarm.paths, limit, keep)
+
+
+def follow(
+    swarm: Swarm,
+    keep: Callable[[MessageRecord], bool],
+    *,
+    poll: float = 0.2,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[MessageRecord]:
+    """Yield new records passing ``keep`` as they are appended, until ``stop()``."""
+    from claudeswarm.tailer import LineQuarantine, LogTailer, max_line_bytes
+
+    quarantine = LineQuarantine(swarm.paths)
+    with LogTailer(
+        swarm.paths,
+        None,
+        start="end",
+        on_bad=quarantine,
+        max_line=max_line_bytes(swarm.settings.body_max_bytes),
+    ) as tail:
+        while not stop():
+            got = False
+            for rec in tail:
+                got = True
+                if keep(rec):
+                    yield rec
+            if not got:
+                time.sleep(poll)
+
+
+def resolve_sender(swarm: Swarm, as_name: str | None) -> str:
+    """Who is sending: ``--as``, else ``CLAUDESWARM_AGENT``, else this pane's agent.
+
+    From a registered pane, claiming another agent's name is refused.
+    """
+    claimed = as_name or os.environ.get("CLAUDESWARM_AGENT") or None
+    mine = registry.by_pane(registry.load(swarm.paths), registry.current_pane())
+    if claimed and mine and claimed != mine.name:
+        raise RefusedError(
+            f"this pane is agent {mine.name!r} ({mine.pane}); it cannot act as {claimed!r}"
+        )
+    name = claimed or (mine.name if mine else None)
+    if not name:
+        raise UsageError(
+            "who are you? run 'claudeswarm join NAME' in this pane, pass --as NAME, "
+            "or set CLAUDESWARM_AGENT"
+        )
+    return check_sender(name)

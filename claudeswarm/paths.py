@@ -1,0 +1,150 @@
+"""Where state lives: the project root and its ``.claudeswarm/`` state directory.
+
+The state directory is the nearest ancestor of the working directory that holds
+``.claudeswarm/`` or ``.git`` (then ``<root>/.claudeswarm``), unless ``--state-dir`` or
+``CLAUDESWARM_HOME`` names one. It is created with mode 0700 and must not be a symlink.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from claudeswarm.errors import StateError, UsageError
+
+STATE_DIR_NAME = ".claudeswarm"
+ENV_HOME = "CLAUDESWARM_HOME"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The project root and every well-known path inside the state directory."""
+
+    root: Path
+    state: Path
+
+    @property
+    def log(self) -> Path:
+        return self.state / "messages.jsonl"
+
+    @property
+    def log_lock(self) -> Path:
+        return self.state / "messages.lock"
+
+    @property
+    def archive(self) -> Path:
+        return self.state / "archive"
+
+    @property
+    def cursors(self) -> Path:
+        return self.state / "cursors"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.state / "quarantine"
+
+    @property
+    def config(self) -> Path:
+        return self.state / "config.toml"
+
+    def file(self, name: str) -> Path:
+        """A top-level state file such as ``agents.json``."""
+        return self.state / name
+
+
+def find_root(start: Path) -> Path:
+    """Return the nearest ancestor of ``start`` holding ``.claudeswarm/`` or ``.git``.
+
+    Falls back to ``start`` itself when no ancestor qualifies.
+    """
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / STATE_DIR_NAME).is_dir() or (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def resolve(state_dir: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> StatePaths:
+    """Work out the state paths from ``--state-dir``, ``CLAUDESWARM_HOME`` or the cwd.
+
+    Examples
+    --------
+    >>> p = resolve("/tmp/x/.claudeswarm")
+    >>> p.log.name
+    'messages.jsonl'
+    """
+    explicit = state_dir or os.environ.get(ENV_HOME) or None
+    if explicit:
+        state = Path(explicit).expanduser()
+        state = state if state.is_absolute() else (cwd or Path.cwd()) / state
+        state = Path(os.path.normpath(state))
+        root = state.parent if state.name == STATE_DIR_NAME else find_root(cwd or Path.cwd())
+        return StatePaths(root=root.resolve(), state=state)
+    root = find_root(cwd or Path.cwd())
+    return StatePaths(root=root, state=root / STATE_DIR_NAME)
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (0700) if missing; refuse a symlink or a non-directory there."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        ensure_dir(path.parent)
+        return ensure_dir(path)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise StateError(f"refusing {path}: it is a symlink (state paths must be real)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError(f"refusing {path}: it is not a directory")
+    return path
+
+
+def ensure_state(paths: StatePaths) -> StatePaths:
+    """Create the state directory and its fixed subdirectories (idempotent)."""
+    ensure_dir(paths.state)
+    for sub in (paths.archive, paths.cursors, paths.quarantine):
+        ensure_dir(sub)
+    return paths
+
+
+def check_not_symlink(path: Path) -> None:
+    """Raise :class:`StateError` if ``path`` exists as a symlink."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise StateError(f"refusing {path}: it is a symlink (state files must be real files)")
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when ``path`` (already resolved) lies inside ``root`` (resolved)."""
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def project_relative(root: Path, raw: str, *, follow: bool = True) -> str:
+    """Turn a user path into a canonical project-relative POSIX path.
+
+    Absolute paths and ``./`` forms are normalised; ``..`` escapes and symlinks that
+    leave the project are refused with :class:`UsageError`.
+    """
+    if not raw or "\x00" in raw:
+        raise UsageError(f"invalid path {raw!r}")
+    root = root.resolve()
+    candidate = Path(raw) if os.path.isabs(raw) else root / raw
+    normal = Path(os.path.normpath(candidate))
+    if not inside(root, normal):
+        raise UsageError(f"path {raw!r} is outside the project {root}")
+    real = Path(os.path.realpath(normal)) if follow else normal
+    if not inside(root, real):
+        raise UsageError(f"path {raw!r} leads outside the project through a symlink")
+    rel = real.relative_to(root).as_posix()
+    return "" if rel == "." else rel

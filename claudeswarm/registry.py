@@ -1,0 +1,134 @@
+"""The agent registry, ``agents.json``: who is in the swarm and where.
+
+State-file protocol (DESIGN.md): writers read-modify-write under ``agents.lock`` and
+replace the file atomically; readers take no lock. A record binds a stable name to a pane
+id, a pid and that process's start time, so a recycled pid is never mistaken for the agent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, TypeVar
+
+from claudeswarm._atomic import read_json, update_json
+from claudeswarm.paths import StatePaths, ensure_state
+
+T = TypeVar("T")
+STATES = ("active", "idle", "busy", "gone")
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """One agent: a stable name bound to a pane and a process."""
+
+    name: str
+    kind: str = "shell"
+    role: str = ""
+    pane: str | None = None
+    pid: int | None = None
+    start_time: int | None = None
+    cwd: str = ""
+    location: str = ""
+    state: str = "active"
+    joined: str = ""
+    last_seen: str = ""
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AgentRecord:
+        """Build from a stored dict, ignoring unknown keys; ``ValueError`` if unusable."""
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+            raise ValueError("agent record without a name")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in known})
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored dict."""
+        return asdict(self)
+
+
+Agents = dict[str, AgentRecord]
+
+
+def _decode(raw: Any) -> Agents:
+    agents: Agents = {}
+    table = raw.get("agents", {}) if isinstance(raw, dict) else {}
+    for name, obj in table.items() if isinstance(table, dict) else ():
+        try:
+            agents[name] = AgentRecord.from_json(obj)
+        except (TypeError, ValueError):
+            continue  # one bad entry does not hide the others
+    return agents
+
+
+def load(paths: StatePaths) -> Agents:
+    """All registered agents by name (no lock; a consistent snapshot)."""
+    return _decode(read_json(paths.file("agents.json"), {}))
+
+
+def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]]) -> T:
+    """Read-modify-write the registry; ``change`` returns (new agents or None, result)."""
+    ensure_state(paths)
+
+    def apply(raw: Any) -> tuple[Any, T]:
+        new, result = change(_decode(raw))
+        if new is None:
+            return None, result
+        return {"v": 1, "agents": {n: a.to_json() for n, a in sorted(new.items())}}, result
+
+    return update_json(
+        paths.file("agents.json"),
+        paths.file("agents.lock"),
+        {},
+        apply,
+        quarantine_dir=paths.quarantine,
+    )
+
+
+def by_pane(agents: Agents, pane: str | None) -> AgentRecord | None:
+    """The live (not gone) agent bound to ``pane``, if any."""
+    if not pane:
+        return None
+    for agent in agents.values():
+        if agent.pane == pane and agent.state != "gone":
+            return agent
+    return None
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
+
+    Together with the pid it names one process for good: a recycled pid has another
+    start time. ``None`` if the process does not exist.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    rest = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int | None, start_time: int | None) -> bool:
+    """True if ``pid`` runs and is the same process (same start time) as recorded."""
+    if pid is None:
+        return False
+    now = process_start_time(pid)
+    return now is not None and (start_time is None or now == start_time)
+
+
+def touch(agent: AgentRecord, **changes: Any) -> AgentRecord:
+    """A copy of ``agent`` with ``changes`` applied."""
+    return replace(agent, **changes)
+
+
+def current_pane() -> str | None:
+    """The tmux pane id (``%N``) this process runs in, from ``TMUX_PANE``."""
+    pane = os.environ.get("TMUX_PANE", "")
+    return pane if pane.startswith("%") else None

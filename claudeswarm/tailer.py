@@ -1,0 +1,360 @@
+"""Follow the message log through rotation without losing or repeating a record.
+
+Protocol (DESIGN.md, "Tail"): keep (dev, inode, offset). A line without its newline is
+unfinished, not corrupt: it stays unread until the newline arrives. At EOF, if the log
+path now names another inode, drain the old file to its end, then move on to the next
+file in order (newer archives first, then the live log). A complete line that does not
+parse is reported to ``on_bad`` (which quarantines it) and reading continues; the tailer
+never raises on content. Memory is O(1) in log size: one read chunk plus at most one
+unfinished line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from claudeswarm import _atomic, _json
+from claudeswarm.message_log import archives
+from claudeswarm.models import MessageRecord
+from claudeswarm.paths import StatePaths
+
+CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A reader's position: just after the record with id ``last_id`` in file (dev, ino)."""
+
+    dev: int
+    ino: int
+    offset: int
+    last_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A complete line that is not a valid record, or a gap the tailer had to jump."""
+
+    dev: int
+    ino: int
+    offset: int
+    reason: str
+    data: bytes
+
+
+BadLineHandler = Callable[[BadLine], None]
+
+
+def max_line_bytes(body_max_bytes: int) -> int:
+    """Longest line a valid record can take (a body may escape to 6 bytes per byte)."""
+    return body_max_bytes * 6 + 4096
+
+
+class LineQuarantine:
+    """Copies bad lines into ``quarantine/lines/``; one file per (file, offset), so many
+    readers meeting the same bad line store it once. The log itself is never changed."""
+
+    def __init__(self, paths: StatePaths) -> None:
+        self.dir = paths.quarantine / "lines"
+        self.count = 0
+
+    def __call__(self, bad: BadLine) -> None:
+        self.count += 1
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.dir / f"{bad.dev}-{bad.ino}-{bad.offset}.json"
+        entry = {
+            "offset": bad.offset,
+            "reason": bad.reason,
+            "data": bad.data[:4096].decode("utf-8", "backslashreplace"),
+        }
+        try:
+            fd = _atomic.open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return  # already quarantined by another reader
+        try:
+            os.write(fd, (_json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def parse_line(line: bytes) -> MessageRecord:
+    """Parse one log line into a record; ``ValueError`` with a reason if it is not one."""
+    return MessageRecord.from_json(_json.loads(line))
+
+
+class LogTailer:
+    """Iterate records appended to the log, following rotations in order.
+
+    Parameters
+    ----------
+    paths : where the log lives.
+    cursor : resume just after this position; ``None`` starts at ``start``.
+    start : ``"begin"`` (oldest retained archive) or ``"end"`` (only new records).
+    on_bad : called for each corrupt line (default: count only; pass a
+        :class:`LineQuarantine` to keep a copy).
+
+    Examples
+    --------
+    >>> with LogTailer(paths, cursor) as t:     # doctest: +SKIP
+    ...     for rec in t:
+    ...         print(rec.body, t.cursor)
+    """
+
+    def __init__(
+        self,
+        paths: StatePaths,
+        cursor: Cursor | None = None,
+        *,
+        start: str = "begin",
+        on_bad: BadLineHandler | None = None,
+        max_line: int = max_line_bytes(10240),
+    ) -> None:
+        self.paths = paths
+        self.on_bad: BadLineHandler = on_bad or (lambda bad: None)
+        self.max_line = max_line
+        self.gaps = 0
+        self._fd: int | None = None
+        self._ident = (0, 0)
+        self._seq: int | None = None  # archive seq of the open file; None = the live log
+        self._offset = 0  # end of the last complete line consumed
+        self._buf = b""  # bytes read past _offset, not yet a complete line
+        self._skipping = False  # inside an oversize line, discarding to its newline
+        self._last_id: str | None = None
+        self._open_start(cursor, start)
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> Cursor | None:
+        """Position just after the last record consumed (``None`` if no file yet)."""
+        if self._fd is None:
+            return None
+        return Cursor(self._ident[0], self._ident[1], self._offset, self._last_id)
+
+    def __enter__(self) -> LogTailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the open file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __iter__(self) -> Iterator[MessageRecord]:
+        return self.records()
+
+    def records(self) -> Iterator[MessageRecord]:
+        """Yield every complete record available now, then stop (never blocks).
+
+        ``self.cursor`` is advanced past each record before it is yielded, so a caller
+        that stops early can persist the cursor and lose nothing.
+        """
+        while True:
+            if self._fd is None and not self._open_next():
+                return
+            assert self._fd is not None
+            data = os.pread(self._fd, CHUNK, self._offset + len(self._buf))
+            if data:
+                yield from self._consume(data)
+                continue
+            if not self._at_eof():
+                return
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _consume(self, data: bytes) -> Iterator[MessageRecord]:
+        pieces = (self._buf + data).split(b"\n")
+        self._buf = pieces.pop()  # unfinished: no newline yet
+        for line in pieces:
+            start = self._offset
+            self._offset += len(line) + 1
+            if self._skipping:
+                self._skipping = False  # this piece is the end of an oversize line
+                continue
+            if not line or line.isspace():
+                continue
+            if len(line) > self.max_line:
+                self._bad(start, f"line of {len(line)} bytes exceeds {self.max_line}", line)
+                continue
+            try:
+                rec = parse_line(line)
+            except ValueError as exc:
+                self._bad(start, str(exc), line)
+                continue
+            self._last_id = rec.id
+            yield rec
+        if len(self._buf) > self.max_line:
+            self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
+            self._offset += len(self._buf)
+            self._buf = b""
+            self._skipping = True
+
+    def _bad(self, offset: int, reason: str, data: bytes) -> None:
+        self.on_bad(BadLine(self._ident[0], self._ident[1], offset, reason, data[:4096]))
+
+    def _at_eof(self) -> bool:
+        """At EOF of the open file. Return True if reading should go on in another file."""
+        if self._seq is None:  # the live log: finished only if it was rotated away
+            try:
+                st = os.stat(self.paths.log)
+            except FileNotFoundError:
+                return False
+            if (st.st_dev, st.st_ino) == self._ident:
+                return False
+            assert self._fd is not None
+            if os.fstat(self._fd).st_size > self._offset + len(self._buf):
+                return True  # written before the rotation: drain it first
+        self._finish_file()
+        return True
+
+    def _finish_file(self) -> None:
+        if self._buf.strip():
+            self._bad(self._offset, "torn fragment at the end of a closed file", self._buf)
+        finished = self._seq if self._seq is not None else self._find_archive_seq(self._ident)
+        if finished is None:
+            self.gaps += 1
+            self.on_bad(BadLine(*self._ident, self._offset, "rotated file vanished", b""))
+        self.close()
+        self._after_seq = finished
+
+    # -- opening ------------------------------------------------------------------------
+
+    _after_seq: int | None = 0  # before any file: every archive counts as "after"
+
+    def _open_file(self, path: Path, seq: int | None, offset: int) -> bool:
+        try:
+            fd = _atomic.open_nofollow(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        st = os.fstat(fd)
+        self.close()
+        self._fd, self._ident, self._seq = fd, (st.st_dev, st.st_ino), seq
+        self._offset, self._buf, self._skipping = offset, b"", False
+        return True
+
+    def _open_next(self) -> bool:
+        """Open the file after the one just finished: the next archive, else the live log."""
+        after = self._after_seq
+        while True:
+            nxt = [(s, p) for s, p in archives(self.paths) if after is not None and s > after]
+            if nxt and self._open_file(nxt[0][1], nxt[0][0], 0):
+                return True
+            if nxt:
+                continue  # it vanished (retention) between listing and opening
+            if not self._open_file(self.paths.log, None, 0):
+                return False
+            newer = [s for s, _ in archives(self.paths) if after is not None and s > after]
+            if not newer or self._find_archive_seq(self._ident) == newer[0]:
+                return True
+            # a rotation slipped in between: read that archive first
+            self.close()
+
+    def _find_archive_seq(self, ident: tuple[int, int]) -> int | None:
+        for seq, path in reversed(archives(self.paths)):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) == ident:
+                return seq
+        return None
+
+    def _open_start(self, cursor: Cursor | None, start: str) -> None:
+        if cursor is not None and self._open_cursor(cursor):
+            return
+        if cursor is not None:
+            self.gaps += 1  # the cursor's file is gone: re-read what is left (at-least-once)
+        if start == "end":
+            if self._open_file(self.paths.log, None, 0):
+                assert self._fd is not None
+                self._offset = os.fstat(self._fd).st_size
+            return
+        old = archives(self.paths)
+        if not (old and self._open_file(old[0][1], old[0][0], 0)):
+            self._open_file(self.paths.log, None, 0)
+
+    def _open_cursor(self, cursor: Cursor) -> bool:
+        ident = (cursor.dev, cursor.ino)
+
+        def candidates() -> Iterator[tuple[int | None, Path]]:
+            yield None, self.paths.log  # the usual case: no directory listing needed
+            yield from reversed(archives(self.paths))
+
+        for seq, path in candidates():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) == ident and st.st_size >= cursor.offset:
+                if self._open_file(path, seq, cursor.offset) and self._verify(cursor):
+                    self._last_id = cursor.last_id
+                    return True
+                self.close()
+        return False
+
+    def _verify(self, cursor: Cursor) -> bool:
+        """The line ending at the cursor must carry ``last_id`` (guards inode reuse)."""
+        if cursor.offset == 0:
+            return True
+        if cursor.last_id is None:
+            return False
+        assert self._fd is not None
+        back = min(cursor.offset, self.max_line + 2)
+        tail = os.pread(self._fd, back, cursor.offset - back)
+        if not tail.endswith(b"\n"):
+            return False
+        line = tail[:-1].rsplit(b"\n", 1)[-1]
+        try:
+            return parse_line(line).id == cursor.last_id
+        except ValueError:
+            return True  # the cursor sits after a quarantined line: nothing to compare
+
+
+def read_recent(
+    paths: StatePaths, limit: int, keep: Callable[[MessageRecord], bool]
+) -> list[MessageRecord]:
+    """The newest ``limit`` records passing ``keep``, oldest first, reading backwards from
+    the end of the live log and then the archives (never the whole history)."""
+    found: list[MessageRecord] = []
+    files = [paths.log] + [p for _, p in reversed(archives(paths))]
+    for path in files:
+        for rec in _reverse_records(path):
+            if keep(rec):
+                found.append(rec)
+                if len(found) >= limit:
+                    return found[::-1]
+    return found[::-1]
+
+
+def _reverse_records(path: Path) -> Iterator[MessageRecord]:
+    try:
+        fd = _atomic.open_nofollow(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        end = os.fstat(fd).st_size
+        carry = b""
+        first = True
+        while end > 0:
+            start = max(0, end - CHUNK)
+            block = os.pread(fd, end - start, start) + carry
+            end = start
+            lines = block.split(b"\n")
+            if first:
+                lines.pop()  # empty, or an unfinished line: not ours to read yet
+                first = False
+            carry = lines.pop(0) if end > 0 and lines else b""
+            for line in reversed(lines):
+                if line.strip():
+                    try:
+                        yield parse_line(line)
+                    except ValueError:
+                        continue  # corrupt lines are quarantined by forward readers
+    finally:
+        os.close(fd)

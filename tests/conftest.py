@@ -1,0 +1,94 @@
+"""Shared fixtures: a fresh project with its state directory, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from claudeswarm.config import Settings, load
+from claudeswarm.messaging import Swarm
+from claudeswarm.paths import StatePaths, ensure_state
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class FakeClock:
+    """A clock tests move by hand: time is a parameter, never a sleep."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project (a directory with ``.git``), used as the cwd, isolated env."""
+    root = tmp_path / "proj"
+    (root / ".git").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    for var in ("CLAUDESWARM_HOME", "CLAUDESWARM_AGENT", "TMUX", "TMUX_PANE"):
+        monkeypatch.delenv(var, raising=False)
+    for var in list(os.environ):
+        if var.startswith("CLAUDESWARM_"):
+            monkeypatch.delenv(var, raising=False)
+    return root
+
+
+@pytest.fixture
+def paths(project: Path) -> StatePaths:
+    return ensure_state(StatePaths(project, project / ".claudeswarm"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def swarm(paths: StatePaths, clock: FakeClock) -> Iterator[Swarm]:
+    sw = Swarm(paths, load(paths, env={}).settings, clock)
+    yield sw
+    sw.close()
+
+
+def settings(**changes: object) -> Settings:
+    from dataclasses import replace
+
+    return replace(Settings(), **changes)  # type: ignore[arg-type]
+
+
+def cli_env(project: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CLAUDESWARM_") and k not in ("TMUX", "TMUX_PANE")
+    }
+    env["PYTHONPATH"] = str(REPO)
+    env["CLAUDESWARM_HOME"] = str(project / ".claudeswarm")
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the working tree's CLI as a real fresh process (like an agent does)."""
+    return subprocess.run(
+        [sys.executable, "-m", "claudeswarm", *args],
+        cwd=project,
+        env=env or cli_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
