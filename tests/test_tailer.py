@@ -1,0 +1,185 @@
+"""LogTailer rules, each pinned by a deterministic test (DESIGN.md "Tail")."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import settings
+
+from claudeswarm.message_log import MessageLog, archives
+from claudeswarm.models import MessageRecord, format_ts, new_id
+from claudeswarm.paths import StatePaths
+from claudeswarm.tailer import BadLine, Cursor, LineQuarantine, LogTailer, read_recent
+
+
+def rec(body: str) -> MessageRecord:
+    return MessageRecord(new_id(), format_ts(1.8e9), "a", ("all",), "info", body)
+
+
+def bodies(tail: LogTailer) -> list[str]:
+    return [r.body for r in tail]
+
+
+def test_torn_fragment_never_swallows_the_next_record(paths: StatePaths) -> None:
+    """A writer killed mid-write leaves bytes without a newline; the next append's leading
+    newline closes them off, so the next record is read and the fragment is reported."""
+    log = MessageLog(paths, settings())
+    log.append(rec("before"))
+    with open(paths.log, "ab") as fh:
+        fh.write(b'\n{"v":1,"id":"01TORN","ts":"2026')  # what a killed writer leaves
+    log.append(rec("after"))
+    bad: list[BadLine] = []
+    with LogTailer(paths, on_bad=bad.append) as tail:
+        assert bodies(tail) == ["before", "after"]
+    assert len(bad) == 1 and b"01TORN" in bad[0].data
+
+
+class RacingTailer(LogTailer):
+    """Injects the race the drain rule exists for: records land in the old file and it is
+    rotated in the instant between the tailer's EOF read and its inode check."""
+
+    def __init__(self, paths: StatePaths, log: MessageLog) -> None:
+        super().__init__(paths)
+        self.log = log
+        self.armed = True
+
+    def _at_eof(self) -> bool:
+        if self.armed and self._seq is None:
+            self.armed = False
+            self.log.append(rec("late-1"))
+            self.log.append(rec("late-2"))
+            self.log.rotate()
+            self.log.append(rec("new-1"))
+        return super()._at_eof()
+
+
+def test_rotation_drains_the_old_file_before_the_new(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings())
+    log.append(rec("first"))
+    with RacingTailer(paths, log) as tail:
+        assert bodies(tail) == ["first", "late-1", "late-2", "new-1"]
+
+
+def test_many_rotations_between_polls_are_read_in_order(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings())
+    log.append(rec("m0"))
+    with LogTailer(paths) as tail:
+        assert bodies(tail) == ["m0"]
+        for i in range(1, 6):
+            log.append(rec(f"m{i}"))
+            log.rotate()
+        log.append(rec("m6"))
+        assert bodies(tail) == [f"m{i}" for i in range(1, 7)]
+
+
+def test_cursor_resumes_inside_an_archive_and_walks_forward(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings())
+    for i in range(3):
+        log.append(rec(f"a{i}"))
+    with LogTailer(paths) as tail:
+        it = iter(tail)
+        assert next(it).body == "a0"
+        cursor = tail.cursor
+    assert cursor is not None
+    log.rotate()
+    log.append(rec("b0"))
+    log.rotate()
+    log.append(rec("c0"))
+    with LogTailer(paths, cursor) as tail:
+        assert bodies(tail) == ["a1", "a2", "b0", "c0"]
+        assert tail.gaps == 0
+
+
+def test_cursor_into_a_reused_inode_is_detected(paths: StatePaths) -> None:
+    """A cursor whose file identity matches but whose last id does not (inode reuse) is not
+    trusted: the reader starts over rather than skip unread records."""
+    log = MessageLog(paths, settings())
+    log.append(rec("x0"))
+    log.append(rec("x1"))
+    st = os.stat(paths.log)
+    first_len = len(paths.log.read_bytes().split(b"\n")[1]) + 2
+    bogus = Cursor(st.st_dev, st.st_ino, first_len, "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+    with LogTailer(paths, bogus) as tail:
+        assert bodies(tail) == ["x0", "x1"]
+        assert tail.gaps == 1
+
+
+BAD_LINES = {
+    "not json": b"this is not json",
+    "NaN": b'{"v":1,"id":"01A","ts":"t","from":"a","to":["b"],"type":"info","body":NaN}',
+    "duplicate keys": b'{"v":1,"id":"01A","ts":"t","from":"a","from":"evil","to":["b"],'
+    b'"type":"info","body":"x"}',
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "invalid utf-8": b'{"v":1,"id":"01A","ts":"t","from":"a","to":["b"],"type":"info",'
+    b'"body":"\xff\xfe"}',
+    "unknown type": b'{"v":1,"id":"01A","ts":"t","from":"a","to":["b"],"type":"evil","body":"x"}',
+    "not an object": b"[1,2,3]",
+    "oversize": b'{"v":1,"body":"' + b"x" * 200_000 + b'"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_LINES))
+def test_bad_lines_are_quarantined_and_reading_goes_on(paths: StatePaths, kind: str) -> None:
+    log = MessageLog(paths, settings())
+    log.append(rec("good-1"))
+    with open(paths.log, "ab") as fh:
+        fh.write(b"\n" + BAD_LINES[kind] + b"\n")
+    log.append(rec("good-2"))
+    quarantine = LineQuarantine(paths)
+    with LogTailer(paths, on_bad=quarantine) as tail:
+        assert bodies(tail) == ["good-1", "good-2"]
+    assert quarantine.count == 1
+    stored = list((paths.quarantine / "lines").iterdir())
+    assert len(stored) == 1
+    entry = json.loads(stored[0].read_text())
+    assert entry["reason"]
+    # a second reader meets the same line: stored once, still never raises
+    with LogTailer(paths, on_bad=LineQuarantine(paths)) as tail:
+        assert bodies(tail) == ["good-1", "good-2"]
+    assert len(list((paths.quarantine / "lines").iterdir())) == 1
+
+
+def test_oversize_unfinished_line_is_skipped_in_bounded_memory(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings())
+    with LogTailer(paths, max_line=1000) as tail:
+        with open(paths.log, "ab") as fh:
+            fh.write(b"\n" + b"y" * 5000)  # no newline yet, already too long
+        assert bodies(tail) == []
+        assert len(tail._buf) <= 1000
+        log.append(rec("after"))
+        assert bodies(tail) == ["after"]
+
+
+def test_symlink_at_log_path_is_refused(paths: StatePaths, tmp_path: Path) -> None:
+    from claudeswarm.errors import StateError
+
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    paths.log.symlink_to(target)
+    with pytest.raises(StateError, match="symlink"):
+        MessageLog(paths, settings()).append(rec("x"))
+    assert target.read_bytes() == b""
+
+
+def test_read_recent_reads_backwards_across_archives(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings())
+    for i in range(10):
+        log.append(rec(f"r{i}"))
+        if i % 3 == 2:
+            log.rotate()
+    assert len(archives(paths)) == 3
+    got = read_recent(paths, 5, lambda r: True)
+    assert [r.body for r in got] == ["r5", "r6", "r7", "r8", "r9"]
+    odd = read_recent(paths, 3, lambda r: int(r.body[1:]) % 2 == 1)
+    assert [r.body for r in odd] == ["r5", "r7", "r9"]
+
+
+def test_retention_keeps_the_newest_archives(paths: StatePaths) -> None:
+    log = MessageLog(paths, settings(archive_keep=2))
+    for i in range(5):
+        log.append(rec(f"k{i}"))
+        log.rotate()
+    assert [seq for seq, _ in archives(paths)] == [4, 5]
