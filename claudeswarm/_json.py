@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 _MAX_DEPTH = 64
 
 
@@ -76,6 +78,29 @@ def loads(data: bytes | str) -> Any:
         raise ValueError(f"not JSON ({exc.msg} at char {exc.pos})") from None
     except RecursionError:
         raise ValueError("nesting too deep") from None
+
+
+def loads_record(data: bytes) -> Any:
+    """Parse one log line: orjson when the line is in the canonical form our writers
+    produce, else the strict stdlib path above.
+
+    orjson is strict (no NaN, valid UTF-8 only, bounded nesting) but keeps the last of
+    duplicate keys. A line that re-serialises to exactly its own bytes cannot hold a
+    duplicate key (dropping one would shorten it), so only non-canonical lines, which our
+    writers never produce, pay for the strict parser and its duplicate check.
+    """
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return loads(data)  # raises ValueError with the precise reason
+    if orjson.dumps(obj) != data:
+        return loads(data)
+    return obj
+
+
+def dumps_record(obj: Any) -> bytes:
+    """Canonical compact UTF-8 JSON for a log record (what :func:`loads_record` expects)."""
+    return orjson.dumps(obj)
 
 
 def dumps(obj: Any) -> str:

@@ -14,13 +14,14 @@ rotated inode.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from claudeswarm import _json
-from claudeswarm._atomic import flocked, fsync_dir, open_nofollow
+from claudeswarm._atomic import fsync_dir, open_nofollow
 from claudeswarm.config import Settings
 from claudeswarm.models import MessageRecord
 from claudeswarm.paths import StatePaths, ensure_state
@@ -30,7 +31,7 @@ _ARCHIVE_RE = re.compile(r"messages\.(\d+)\.jsonl")
 
 def frame(record: MessageRecord) -> bytes:
     """The exact bytes one record occupies in the log."""
-    return b"\n" + _json.dumps(record.to_json()).encode() + b"\n"
+    return b"\n" + _json.dumps_record(record.to_json()) + b"\n"
 
 
 def archives(paths: StatePaths) -> list[tuple[int, Path]]:
@@ -62,12 +63,30 @@ class MessageLog:
         self.settings = settings
         self._fd: int | None = None
         self._ino: tuple[int, int] | None = None
+        self._lock_fd: int | None = None
 
     def close(self) -> None:
-        """Close the log fd (the object can still be used; it reopens)."""
+        """Close the fds (the object can still be used; it reopens)."""
+        self._close_log()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _close_log(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = self._ino = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The sidecar stays open between appends: one flock/unlock pair per append.
+        if self._lock_fd is None:
+            self._lock_fd = open_nofollow(self.paths.log_lock, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def __enter__(self) -> MessageLog:
         return self
@@ -82,7 +101,7 @@ class MessageLog:
     def append_many(self, records: Iterable[MessageRecord]) -> None:
         """Append several records under one lock hold, one ``os.write`` each."""
         frames = [frame(r) for r in records]
-        with flocked(self.paths.log_lock):
+        with self._locked():
             fd = self._current_fd()
             for data in frames:
                 os.write(fd, data)
@@ -91,7 +110,7 @@ class MessageLog:
 
     def rotate(self) -> Path | None:
         """Rotate now (under the lock). Returns the archive path, or None if log empty."""
-        with flocked(self.paths.log_lock):
+        with self._locked():
             self._current_fd()
             return self._rotate_locked()
 
@@ -103,7 +122,7 @@ class MessageLog:
         except FileNotFoundError:
             ident = None
         if self._fd is None or ident != self._ino:
-            self.close()
+            self._close_log()
             fd = open_nofollow(self.paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             st = os.fstat(fd)
             self._fd, self._ino = fd, (st.st_dev, st.st_ino)
@@ -118,7 +137,7 @@ class MessageLog:
         dest = self.paths.archive / f"messages.{seq:06d}.jsonl"
         os.fsync(self._fd)
         os.rename(self.paths.log, dest)
-        self.close()
+        self._close_log()
         self._current_fd()  # the fresh live log, created before the lock is released
         fsync_dir(self.paths.state)
         fsync_dir(self.paths.archive)

@@ -12,8 +12,8 @@ window, and every send pays for the write.
 
 from __future__ import annotations
 
-import zlib
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -82,7 +82,7 @@ class LineQuarantine:
 
 def parse_line(line: bytes) -> MessageRecord:
     """Parse one log line into a record; ``ValueError`` with a reason if it is not one."""
-    return MessageRecord.from_json(_json.loads(line))
+    return MessageRecord.from_json(_json.loads_record(line))
 
 
 class LogTailer:
@@ -169,6 +169,7 @@ class LogTailer:
     # -- reading ------------------------------------------------------------------------
 
     def _consume(self, data: bytes) -> Iterator[MessageRecord]:
+        from_json, loads_record = MessageRecord.from_json, _json.loads_record  # hot loop
         pieces = (self._buf + data).split(b"\n")
         self._buf = pieces.pop()  # unfinished: no newline yet
         for line in pieces:
@@ -183,7 +184,7 @@ class LogTailer:
                 self._bad(start, f"line of {len(line)} bytes exceeds {self.max_line}", line)
                 continue
             try:
-                rec = parse_line(line)
+                rec = from_json(loads_record(line))
             except ValueError as exc:
                 self._bad(start, str(exc), line)
                 continue

@@ -6,6 +6,7 @@ them for long runs. Every check here fails if a single message is lost, duplicat
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import random
@@ -216,7 +217,7 @@ def test_half_written_line_waits_for_its_newline(paths: StatePaths, pieces: int)
         cut = sorted(random.Random(pieces).sample(range(2, len(data) - 1), pieces - 1))
         bounds = [0, *cut, len(data)]
         with open(paths.log, "ab") as fh:
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            for a, b in itertools.pairwise(bounds):
                 fh.write(data[a:b])
                 fh.flush()
                 got = [r.body for r in tail]
