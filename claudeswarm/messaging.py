@@ -314,20 +314,31 @@ def recent(
     return read_recent(swarm.paths, limit, keep)
 
 
+def end_cursor(swarm: Swarm) -> Cursor | None:
+    """The current end of the log: where a follower that starts now begins."""
+    from claudeswarm.tailer import LogTailer
+
+    with LogTailer(swarm.paths, None, start="end") as tail:
+        return tail.cursor
+
+
 def follow(
     swarm: Swarm,
     keep: Callable[[MessageRecord], bool],
     *,
     poll: float = 0.2,
+    cursor: Cursor | None = None,
+    skip: frozenset[str] = frozenset(),
     stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[MessageRecord]:
-    """Yield new records passing ``keep`` as they are appended, until ``stop()``."""
+    """Yield records passing ``keep`` appended after ``cursor`` (default: from now on),
+    except ids in ``skip`` (already shown), until ``stop()``."""
     from claudeswarm.tailer import LineQuarantine, LogTailer, max_line_bytes
 
     quarantine = LineQuarantine(swarm.paths)
     with LogTailer(
         swarm.paths,
-        None,
+        cursor,
         start="end",
         on_bad=quarantine,
         max_line=max_line_bytes(swarm.settings.body_max_bytes),
@@ -336,7 +347,7 @@ def follow(
             got = False
             for rec in tail:
                 got = True
-                if keep(rec):
+                if keep(rec) and rec.id not in skip:
                     yield rec
             if not got:
                 time.sleep(poll)

@@ -176,6 +176,7 @@ def log(
         text=tuple(grep or ()),
     )
     sw = swarm()
+    start = messaging.end_cursor(sw) if follow else None  # first: nothing slips by
     msgs = messaging.recent(sw, n, filt) if n else []
     for m in msgs:
         print_json(m) if as_json else print(render(m))
@@ -183,5 +184,6 @@ def log(
         if not msgs and not as_json:
             print("no messages")
         return
-    for m in messaging.follow(sw, filt):
+    shown = frozenset(m.id for m in msgs)
+    for m in messaging.follow(sw, filt, cursor=start, skip=shown):
         print_json(m) if as_json else print(render(m), flush=True)

@@ -1,0 +1,70 @@
+"""``log --follow`` and ``inbox --follow`` as long-running real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import cli_env, run_cli
+
+
+def _spawn(project: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "claudeswarm", *args],
+        cwd=project,
+        env=cli_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read_json_lines(proc: subprocess.Popen[str], count: int) -> list[dict[str, object]]:
+    assert proc.stdout is not None
+    out = []
+    for _ in range(count):
+        line = proc.stdout.readline()
+        assert line, f"follower ended early: {proc.stderr.read() if proc.stderr else ''}"
+        out.append(json.loads(line))
+    return out
+
+
+def test_log_follow_prints_new_messages_across_rotation(project: Path) -> None:
+    run_cli(project, "join", "alice")
+    run_cli(project, "join", "bob")
+    run_cli(project, "send", "--as", "alice", "bob", "old")  # before: not followed
+    proc = _spawn(project, "log", "-n", "0", "--follow", "--json", "--type", "question")
+    try:
+        run_cli(project, "send", "--as", "alice", "bob", "q1", "--type", "question")
+        run_cli(project, "send", "--as", "alice", "bob", "skip me")
+        from claudeswarm.config import Settings
+        from claudeswarm.message_log import MessageLog
+        from claudeswarm.paths import resolve
+
+        MessageLog(resolve(str(project / ".claudeswarm")), Settings()).rotate()
+        run_cli(project, "send", "--as", "bob", "alice", "q2", "--type", "question")
+        got = _read_json_lines(proc, 2)
+        assert [m["body"] for m in got] == ["q1", "q2"]
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_inbox_follow_marks_read_as_it_shows(project: Path) -> None:
+    run_cli(project, "join", "alice")
+    run_cli(project, "join", "bob")
+    proc = _spawn(project, "inbox", "--as", "bob", "--follow", "--json")
+    try:
+        run_cli(project, "send", "--as", "alice", "bob", "one")
+        first = _read_json_lines(proc, 1)[0]
+        assert [m["body"] for m in first["messages"]] == ["one"]  # type: ignore[index]
+        run_cli(project, "send", "--as", "alice", "bob", "two")
+        second = _read_json_lines(proc, 1)[0]
+        assert [m["body"] for m in second["messages"]] == ["two"]  # type: ignore[index]
+    finally:
+        proc.kill()
+        proc.wait(10)
+    left = json.loads(run_cli(project, "inbox", "--as", "bob", "--json").stdout)
+    assert left["messages"] == []
