@@ -26,7 +26,7 @@ from claudeswarm.models import (
     format_ts,
     new_id,
 )
-from claudeswarm.paths import StatePaths, ensure_dir, ensure_state, resolve
+from claudeswarm.paths import StatePaths, check_not_symlink, ensure_dir, ensure_state, resolve
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
     from claudeswarm.tailer import Cursor, LineQuarantine, LogTailer
@@ -68,6 +68,7 @@ def open_swarm(state_dir: str | None = None, clock: Clock = time.time) -> Swarm:
     """Resolve the state directory (``--state-dir`` / ``CLAUDESWARM_HOME`` / cwd) and load
     its settings."""
     paths = resolve(state_dir)
+    check_not_symlink(paths.state)  # a planted link would redirect every state file
     return Swarm(paths, load(paths).settings, clock)
 
 

@@ -159,3 +159,14 @@ def test_cli_rate_limit_holds_across_processes(project: Path) -> None:
     log = run_cli(project, "log", "-n", "100", "--json")
     bodies = [json.loads(line)["body"] for line in log.stdout.splitlines()]
     assert bodies == [f"message {i}" for i in range(10)]
+
+
+def test_cli_symlinked_state_dir_is_refused(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = project / "linked-state"
+    link.symlink_to(elsewhere)
+    out = run_cli(project, "--state-dir", str(link), "init")
+    assert out.returncode == 1
+    assert "symlink" in out.stderr
+    assert list(elsewhere.iterdir()) == []
