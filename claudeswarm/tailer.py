@@ -172,24 +172,32 @@ class LogTailer:
         from_json, loads_record = MessageRecord.from_json, _json.loads_record  # hot loop
         pieces = (self._buf + data).split(b"\n")
         self._buf = pieces.pop()  # unfinished: no newline yet
-        for line in pieces:
-            start = self._offset
-            self._offset += len(line) + 1
-            if self._skipping:
-                self._skipping = False  # this piece is the end of an oversize line
-                continue
-            if not line or line.isspace():
-                continue
-            if len(line) > self.max_line:
-                self._bad(start, f"line of {len(line)} bytes exceeds {self.max_line}", line)
-                continue
-            try:
-                rec = from_json(loads_record(line))
-            except ValueError as exc:
-                self._bad(start, str(exc), line)
-                continue
-            self._last_id = rec.id
-            yield rec
+        finished = False
+        try:
+            for line in pieces:
+                start = self._offset
+                self._offset += len(line) + 1
+                if self._skipping:
+                    self._skipping = False  # this piece is the end of an oversize line
+                    continue
+                if not line or line.isspace():
+                    continue
+                if len(line) > self.max_line:
+                    self._bad(start, f"line of {len(line)} bytes exceeds {self.max_line}", line)
+                    continue
+                try:
+                    rec = from_json(loads_record(line))
+                except ValueError as exc:
+                    self._bad(start, str(exc), line)
+                    continue
+                self._last_id = rec.id
+                yield rec
+            finished = True
+        finally:
+            if not finished:
+                # The consumer stopped mid-chunk: forget what was read past the last
+                # consumed line, so the next read starts again right after it.
+                self._buf = b""
         if len(self._buf) > self.max_line:
             self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
             self._offset += len(self._buf)

@@ -183,3 +183,24 @@ def test_retention_keeps_the_newest_archives(paths: StatePaths) -> None:
         log.append(rec(f"k{i}"))
         log.rotate()
     assert [seq for seq, _ in archives(paths)] == [4, 5]
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 4])
+def test_stopping_early_then_resuming_loses_nothing(paths: StatePaths, stop_after: int) -> None:
+    """A consumer that stops iterating mid-chunk (inbox --limit, the monitor) gets the
+    rest of the chunk on its next call, even with an unfinished line at the chunk's end."""
+    log = MessageLog(paths, settings())
+    sent = [rec(f"s{i}") for i in range(5)]
+    log.append_many(sent)
+    with open(paths.log, "ab") as fh:
+        fh.write(b"\n" + b"unfinished-" * 20)  # a writer mid-append
+    bad: list[BadLine] = []
+    with LogTailer(paths, on_bad=bad.append) as tail:
+        got = []
+        for r in tail:
+            got.append(r)
+            if len(got) == stop_after:
+                break
+        got += list(tail)
+    assert [r.id for r in got] == [r.id for r in sent]
+    assert bad == []
