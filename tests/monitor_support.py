@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from claudeswarm import registry
@@ -16,6 +21,7 @@ from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts, new_id
 from claudeswarm.paths import StatePaths
 
+REPO = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000.0  # the FakeClock's start: 2027-01-15T08:00:00Z
 
 
@@ -95,3 +101,140 @@ def tree_digest(paths: StatePaths) -> dict[str, str]:
                 digest = hashlib.sha256(full.read_bytes()).hexdigest()
                 out[rel] = f"file:{st.st_mode:o}:{st.st_size}:{digest}"
     return out
+
+
+# -- collaborators that do not exist on this branch -------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeLease:
+    """The ``claudeswarm.locks.Lease`` contract (fields the monitor reads)."""
+
+    agent: str
+    pane: str
+    pid: int
+    patterns: tuple[str, ...]
+    mode: str
+    reason: str
+    acquired: float
+    heartbeat: float
+    ttl: float
+    generation: int = 1
+
+    @property
+    def expires_at(self) -> float:
+        return self.heartbeat + self.ttl
+
+
+@dataclass(frozen=True)
+class FakeTask:
+    """The ``claudeswarm.tasks.Task`` contract."""
+
+    id: str
+    title: str
+    status: str
+    priority: int = 0
+    assignee: str | None = None
+    owner: str = "lead"
+    attempts: int = 0
+    created: str = "2027-01-15T07:00:00.000Z"
+    artifacts: tuple[str, ...] = ()
+    ghost: bool = False
+
+
+@dataclass
+class Fakes:
+    """What the fake modules return, and how often they were asked."""
+
+    leases: list[FakeLease] = field(default_factory=list)
+    tasks: list[FakeTask] = field(default_factory=list)
+    lease_calls: int = 0
+    task_calls: int = 0
+
+
+def install_fakes(monkeypatch: pytest.MonkeyPatch, fakes: Fakes) -> None:
+    """Put fake ``claudeswarm.locks`` / ``claudeswarm.tasks`` modules in ``sys.modules``
+    with the contract's read-only functions (their state file: ``locks.json``; their
+    directories: ``tasks/<state>``)."""
+    locks = types.ModuleType("claudeswarm.locks")
+    tasks = types.ModuleType("claudeswarm.tasks")
+
+    def list_leases(swarm: Swarm) -> list[FakeLease]:
+        fakes.lease_calls += 1
+        return list(fakes.leases)
+
+    def list_tasks(swarm: Swarm, *, verify: bool = False) -> list[FakeTask]:
+        fakes.task_calls += 1
+        return list(fakes.tasks)
+
+    locks.list_leases = list_leases  # type: ignore[attr-defined]
+    locks.state_files = lambda paths: [paths.file("locks.json")]  # type: ignore[attr-defined]
+    tasks.list_tasks = list_tasks  # type: ignore[attr-defined]
+    tasks.state_dirs = lambda paths: [  # type: ignore[attr-defined]
+        paths.state / "tasks" / s for s in ("pending", "claimed", "done", "failed")
+    ]
+    monkeypatch.setitem(sys.modules, "claudeswarm.locks", locks)
+    monkeypatch.setitem(sys.modules, "claudeswarm.tasks", tasks)
+
+
+def sample_fakes() -> Fakes:
+    """A few leases and tasks at fixed times, one of each kind worth seeing."""
+    return Fakes(
+        leases=[
+            FakeLease(
+                "alice",
+                "%1",
+                101,
+                ("src/auth/**",),
+                "exclusive",
+                "refactor auth",
+                T0 - 300,
+                T0 - 10,
+                600,
+            ),
+            FakeLease(
+                "bob",
+                "%2",
+                102,
+                ("docs/*.md", "README.md"),
+                "shared",
+                "reading",
+                T0 - 1200,
+                T0 - 700,
+                600,
+            ),
+        ],
+        tasks=[
+            FakeTask("T0001", "write the parser", "claimed", 2, "alice", attempts=1),
+            FakeTask("T0002", "fix flaky test", "pending", 1),
+            FakeTask("T0003", "old job", "claimed", 0, "ghosty", attempts=2, ghost=True),
+            FakeTask("T0004", "docs", "done", 0, "bob", attempts=1),
+        ],
+    )
+
+
+# -- a writer in another process --------------------------------------------------------
+
+
+def writer_main(state: str, prefix: str, count: int, batch: int, rotate_bytes: int) -> None:
+    """Append ``count`` records ``<prefix>-<i>`` with the real protocol (subprocess body)."""
+    from claudeswarm.config import Settings
+    from claudeswarm.message_log import MessageLog
+
+    paths = StatePaths(Path(state).parent, Path(state))
+    with MessageLog(paths, replace(Settings(), rotate_bytes=rotate_bytes)) as log:
+        for start in range(0, count, batch):
+            stop = min(count, start + batch)
+            log.append_many([live_rec(f"{prefix}-{i}") for i in range(start, stop)])
+
+
+def spawn_writer(
+    paths: StatePaths, prefix: str, count: int, *, batch: int = 50, rotate_bytes: int = 1 << 30
+) -> subprocess.Popen[bytes]:
+    """Start :func:`writer_main` in a fresh Python process."""
+    code = (
+        "import monitor_support as m; "
+        f"m.writer_main({str(paths.state)!r}, {prefix!r}, {count}, {batch}, {rotate_bytes})"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    return subprocess.Popen([sys.executable, "-c", code], env=env)

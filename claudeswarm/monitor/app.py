@@ -100,11 +100,13 @@ class MonitorApp(App[None]):
         """Poll the feed; post one update at a time (merged while the app is busy)."""
         worker = get_current_worker()
         pending = FeedUpdate()
+        first = True  # always posted: it marks the first screen complete (``ready``)
         try:
             while not (self._stop.is_set() or worker.is_cancelled):
                 update = self.feed.poll()
                 pending = pending.merge(update, self.ring_size)
-                if pending and self._ack.is_set():
+                if (pending or first) and self._ack.is_set():
+                    first = False
                     self._ack.clear()
                     self.post_message(FeedUpdated(pending))
                     pending = FeedUpdate()
