@@ -68,7 +68,6 @@ def _plain(snap: Snapshot) -> dict[str, Any]:
         "locks": _section(snap.locks),
         "tasks": _section(snap.tasks),
         "messages": to_plain(list(snap.messages)),
-        "bad_lines": snap.bad_lines,
     }
 
 

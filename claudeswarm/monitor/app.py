@@ -127,7 +127,9 @@ class MonitorApp(App[None]):
         for section in (update.agents, update.locks, update.tasks):
             if section is not None:
                 self._panel(section).show(aged(section, now))
-        self.bad_lines += update.bad
+        if update.bad:
+            self.bad_lines += update.bad
+            self.messages.note = f"{self.bad_lines} unreadable lines skipped"
         if update.seen:
             self.messages.extend(update.records, arrived=update.seen)
 

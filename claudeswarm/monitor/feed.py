@@ -173,7 +173,6 @@ class Snapshot:
     locks: data.Section
     tasks: data.Section
     messages: tuple[MessageRecord, ...]
-    bad_lines: int
 
 
 def snapshot(swarm: Swarm, *, messages: int) -> Snapshot:
@@ -191,5 +190,4 @@ def snapshot(swarm: Swarm, *, messages: int) -> Snapshot:
         locks=upd.locks or data.load_locks(swarm),
         tasks=upd.tasks or data.load_tasks(swarm),
         messages=tuple(newest),
-        bad_lines=feed.bad,
     )

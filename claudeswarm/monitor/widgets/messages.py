@@ -106,6 +106,7 @@ class MessageList(ScrollView, can_focus=True):
         self.filter_text = ""
         self.seen = 0  # records that went through the ring
         self.waiting = 0  # arrived while paused (not shown yet)
+        self.note = ""  # shown after the state in the subtitle (e.g. lines skipped)
         self._view: list[MessageRecord] = []
         self.cursor = -1
         self._cache: LRUCache[tuple[str, int, bool], Strip] = LRUCache(512)
@@ -156,7 +157,8 @@ class MessageList(ScrollView, can_focus=True):
         state = "following" if self.following else f"paused (+{self.waiting} new)"
         self.border_title = f"Messages {len(self._view)}/{len(self.ring)} of {self.ring.maxlen}"
         shown_filter = f"filter: {inert(self.filter_text)}" if self.filter_text else "no filter"
-        self.border_subtitle = f"{state} · {shown_filter}"
+        note = f" · {self.note}" if self.note else ""
+        self.border_subtitle = f"{state} · {shown_filter}{note}"
 
     def watch_following(self, following: bool) -> None:
         if following:
