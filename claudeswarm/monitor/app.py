@@ -46,7 +46,8 @@ class MonitorApp(App[None]):
     TITLE = "claudeswarm monitor"
     CSS = """
     #top { height: 10; }
-    #top > SectionPanel { width: 1fr; }
+    #top > #agents { width: 44; }
+    #top > #locks { width: 1fr; }
     #tasks { height: 8; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -149,7 +149,7 @@ class MessageList(ScrollView, can_focus=True):
         self._update_title()
         self.refresh()
         if to_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._scroll_to_end()
         else:
             self._show_cursor()
 
@@ -200,6 +200,13 @@ class MessageList(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._cache.clear()
         self.virtual_size = Size(self.size.width, len(self._view))
+        if self.following:  # the first layout: now the height is known
+            self.call_after_refresh(self._scroll_to_end)
+        else:
+            self.call_after_refresh(self._show_cursor)
+
+    def _scroll_to_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def render_line(self, y: int) -> Strip:
         """Draw the message at row ``y`` of the visible area."""
