@@ -75,8 +75,7 @@ def test_unread_counts_from_cursors_and_a_capped_scan(swarm: Swarm) -> None:
     feed.poll()
     assert feed.unread.shown() == {"alice": "0", "bob": "20"}
     counter = UnreadCounter(swarm, scan_limit=5)
-    counter.recount("alice", feed._tail.cursor if feed._tail else None)
-    counter.recount("bob", feed._tail.cursor if feed._tail else None)
+    counter.recount(["alice", "bob"], feed._tail.cursor if feed._tail else None)
     feed.close()
     assert counter.shown() == {"alice": "0+", "bob": "5+"}  # lower bounds, said so
 

@@ -89,8 +89,12 @@ class MonitorApp(App[None]):
         self.messages.extend(self.feed.start())
         self._apply(self.feed.panels())
         self.messages.focus()
-        self.run_worker(self._read_loop, thread=True, exclusive=True, group="feed", name="feed")
+        # the reader starts once the first screen is drawn: it must not compete with it
+        self.call_after_refresh(self._start_reader)
         self.set_interval(AGE_REFRESH_SECONDS, self._refresh_ages)
+
+    def _start_reader(self) -> None:
+        self.run_worker(self._read_loop, thread=True, exclusive=True, group="feed", name="feed")
 
     def on_unmount(self) -> None:
         self._stop.set()

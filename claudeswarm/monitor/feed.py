@@ -132,14 +132,15 @@ class Feed:
     def _recount(self) -> bool:
         """Recount agents whose cursor file changed (or that are new). True if any did."""
         assert self._tail is not None
-        touched = False
+        stale = []
         for name in self._agents:
             sig = data.signature([self.swarm.paths.cursors / f"{name}.json"])
             if self._cursor_sigs.get(name) != sig or name not in self.unread.counts:
                 self._cursor_sigs[name] = sig
-                self.unread.recount(name, self._tail.cursor)
-                touched = True
-        return touched
+                stale.append(name)
+        if stale:
+            self.unread.recount(stale, self._tail.cursor)
+        return bool(stale)
 
     def poll(self) -> FeedUpdate:
         """New records and changed panels since the last poll (never blocks)."""

@@ -4,7 +4,7 @@ An agent's unread messages are those addressed to it after its saved cursor
 (``cursors/<agent>.json``). The counter reads each cursor once (and again only when its
 file changes), counts forward from it to where the monitor's own tailer stands, then adds
 each live record as it arrives. A count that would need more than ``scan_limit`` records
-is shown as a lower bound (``"5000+"``) so an agent that never read cannot stall the
+is shown as a lower bound (``"20000+"``) so an agent that never read cannot stall the
 monitor on a long history. Read-only: cursors are read with no lock and never repaired.
 """
 
@@ -18,7 +18,7 @@ from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord
 from claudeswarm.tailer import BadLine, Cursor, LogTailer, max_line_bytes
 
-SCAN_LIMIT = 200_000
+SCAN_LIMIT = 20_000
 
 
 def _ignore(bad: BadLine) -> None:
@@ -43,17 +43,25 @@ class UnreadCounter:
         self.counts: dict[str, int] = {}
         self.capped: set[str] = set()
 
-    def recount(self, agent: str, upto: Cursor | None) -> None:
-        """Count ``agent``'s unread records from its cursor up to ``upto`` (exclusive of
-        anything after it; ``None``: no log yet, nothing to count)."""
-        self.counts[agent] = 0
-        self.capped.discard(agent)
-        if upto is None:
-            return
-        count = scanned = 0
+    def recount(self, agents: Iterable[str], upto: Cursor | None) -> None:
+        """Count each agent's unread records from its cursor up to ``upto`` (the monitor's
+        own position; ``None``: no log yet). Agents at the same cursor (say, none saved)
+        share one scan."""
+        groups: dict[Cursor | None, list[str]] = {}
+        for agent in agents:
+            groups.setdefault(read_cursor(self.swarm, agent), []).append(agent)
+        for cursor, names in groups.items():
+            for name in names:
+                self.counts[name] = 0
+                self.capped.discard(name)
+            if upto is not None:
+                self._scan(cursor, names, upto)
+
+    def _scan(self, cursor: Cursor | None, names: list[str], upto: Cursor) -> None:
+        scanned = 0
         with LogTailer(
             self.swarm.paths,
-            read_cursor(self.swarm, agent),
+            cursor,
             on_bad=_ignore,
             max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
         ) as tail:
@@ -62,15 +70,15 @@ class UnreadCounter:
                 assert pos is not None
                 same_file = (pos.dev, pos.ino) == (upto.dev, upto.ino)
                 if same_file and pos.offset > upto.offset:
-                    break  # appended after the monitor's position: the live feed counts it
+                    return  # appended after the monitor's position: the live feed counts it
+                for name in names:
+                    self.counts[name] += rec.addressed_to(name)
                 scanned += 1
-                count += rec.addressed_to(agent)
                 if same_file and pos.offset == upto.offset:
-                    break
+                    return
                 if scanned >= self.scan_limit:
-                    self.capped.add(agent)
-                    break
-        self.counts[agent] = count
+                    self.capped.update(names)
+                    return
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop agents no longer registered."""
@@ -88,5 +96,5 @@ class UnreadCounter:
                     self.counts[name] += 1
 
     def shown(self) -> dict[str, str]:
-        """Counts as text: ``"3"``, or ``"200000+"`` for a lower bound."""
+        """Counts as text: ``"3"``, or ``"20000+"`` for a lower bound."""
         return {n: f"{c}+" if n in self.capped else str(c) for n, c in self.counts.items()}
