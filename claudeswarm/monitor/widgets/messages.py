@@ -155,10 +155,12 @@ class MessageList(ScrollView, can_focus=True):
 
     def _update_title(self) -> None:
         state = "following" if self.following else f"paused (+{self.waiting} new)"
-        self.border_title = f"Messages {len(self._view)}/{len(self.ring)} of {self.ring.maxlen}"
+        # Text, not str: a title string is markup, and the filter is typed by the user
+        size = f"{len(self._view)}/{len(self.ring)} of {self.ring.maxlen}"
+        self.border_title = Text(f"Messages {size}")
         shown_filter = f"filter: {inert(self.filter_text)}" if self.filter_text else "no filter"
         note = f" · {self.note}" if self.note else ""
-        self.border_subtitle = f"{state} · {shown_filter}{note}"
+        self.border_subtitle = Text(f"{state} · {shown_filter}{note}")
 
     def watch_following(self, following: bool) -> None:
         if following:

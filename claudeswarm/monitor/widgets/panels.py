@@ -53,7 +53,7 @@ class SectionPanel(Vertical):
         yield Static(Text("loading…"), classes="note")
 
     def on_mount(self) -> None:
-        self.border_title = self.TITLE
+        self.border_title = Text(self.TITLE)
 
     @property
     def table(self) -> DataTable[Any]:
@@ -67,7 +67,7 @@ class SectionPanel(Vertical):
         table.display = section.available
         note.display = not section.available or not section.rows
         note.update(Text(section.note if not section.available else self.empty_note()))
-        self.border_title = self.title_for(section)
+        self.border_title = Text(self.title_for(section))  # Text: never markup
         row = table.cursor_row
         table.clear()
         for r in section.rows:
