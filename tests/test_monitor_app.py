@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 from monitor_support import (
+    REPO,
     FakeTask,
     add_agents,
     agent,
@@ -332,3 +335,34 @@ def test_ring_size_comes_from_the_setting(swarm: Swarm) -> None:
     assert create_app(sw, ring_size=3).ring_size == 3
     with pytest.raises(Exception, match="at least 1"):
         create_app(sw, ring_size=0)
+
+
+def test_enter_on_an_agent_filters_its_messages(swarm: Swarm) -> None:
+    add_agents(swarm, agent("alice"), agent("bob"), agent("carol"))
+    append(swarm, [rec(1, "a to b"), rec(2, "c to a", sender="carol", to=("alice",))])
+    append(swarm, [rec(3, "b to c", sender="bob", to=("carol",))])
+
+    async def scenario() -> None:
+        app = create_app(swarm, poll=0.02)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.ready)
+            app.query_one("#agents DataTable").focus()
+            await pilot.press("down", "down", "enter")  # carol
+            assert app.messages.filter_text == "agent:carol"
+            assert shown(app) == ["c to a", "b to c"]
+            assert app.focused is app.messages
+
+    asyncio.run(scenario())
+
+
+def test_the_monitor_loads_no_tmux_code() -> None:
+    """It never opens panes or starts itself: it does not even import the tmux layer."""
+    code = (
+        "import sys\n"
+        "import claudeswarm.monitor.app, claudeswarm.cli.monitor\n"
+        "print([m for m in sys.modules if 'tmux' in m])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[]"

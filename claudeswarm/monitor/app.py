@@ -16,10 +16,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 from textual.worker import get_current_worker
 
 from claudeswarm.errors import UsageError
+from claudeswarm.filters import MessageFilter
 from claudeswarm.messaging import Swarm
 from claudeswarm.monitor.data import Section, aged
 from claudeswarm.monitor.feed import Feed, FeedUpdate
@@ -165,6 +166,16 @@ class MonitorApp(App[None]):
 
     def on_message_list_opened(self, event: MessageList.Opened) -> None:
         self.push_screen(DetailScreen(event.record))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on an agent: show only messages from or to that agent."""
+        panel = self.query_one(AgentsPanel)
+        if event.data_table is not panel.table or panel.section is None:
+            return
+        name = panel.section.rows[event.cursor_row].name
+        self.query_one(FilterBar).value = f"agent:{name}"
+        self.messages.set_filter(MessageFilter(agents=frozenset({name})), f"agent:{name}")
+        self.messages.focus()
 
     def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
         self.messages.set_filter(event.filter, event.text)

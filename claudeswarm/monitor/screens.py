@@ -24,7 +24,7 @@ HELP = (
     ("up/down, j/k", "move in the messages (pauses)"),
     ("End", "jump to the newest message and follow"),
     ("Enter", "details of the message under the cursor"),
-    ("Tab", "next panel"),
+    ("Tab", "next panel; Enter on an agent shows only its messages"),
     ("q", "quit (the monitor never changes any state)"),
 )
 
