@@ -23,7 +23,7 @@ from monitor_support import (
     wait_for,
 )
 
-from claudeswarm import messaging
+from claudeswarm import messaging, tailer
 from claudeswarm.errors import EXIT_USAGE
 from claudeswarm.messaging import Swarm
 from claudeswarm.monitor import feed as feed_module
@@ -64,6 +64,27 @@ def test_a_burst_is_read_in_bounded_batches_keeping_the_newest(swarm: Swarm) -> 
     feed.close()
     assert [p.seen for p in polls] == [100, 100, 50, 0]
     assert [r.body for r in polls[2].records] == [f"message {i}" for i in range(240, 250)]
+
+
+def test_polls_that_stop_mid_chunk_lose_nothing(
+    swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll stops after ``batch`` records, in the middle of what the tailer has read;
+    the next poll must go on from exactly there (regression: three records in 200,000
+    were lost when a new iteration was started instead). The tailer's read size is made
+    tiny so that every read ends inside a line, the rare case that lost them."""
+    monkeypatch.setattr(tailer, "CHUNK", 97)
+    feed = Feed(swarm, ring_size=1000, batch=7)
+    feed.start()
+    append(swarm, [rec(i) for i in range(100)])
+    got = []
+    for _ in range(30):
+        got += [r.body for r in feed.poll().records]
+    append(swarm, [rec(i) for i in range(100, 110)])
+    got += [r.body for r in feed.poll().records] + [r.body for r in feed.poll().records]
+    feed.close()
+    assert feed.bad == 0
+    assert got == [f"message {i}" for i in range(110)]
 
 
 def test_unread_counts_from_cursors_and_a_capped_scan(swarm: Swarm) -> None:

@@ -14,6 +14,7 @@ newest ``ring_size`` of a batch are handed on (older ones would be evicted at on
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from claudeswarm.messaging import Swarm
@@ -69,6 +70,7 @@ class Feed:
         self.bad = 0
         self.unread = UnreadCounter(swarm)
         self._tail: LogTailer | None = None
+        self._records: Iterator[MessageRecord] | None = None  # an iteration in progress
         self._skip: set[str] = set()
         self._watch = data.ChangeWatcher(data.watched(swarm))
         self._cursor_sigs: dict[str, tuple[tuple[str, int, int, int], ...]] = {}
@@ -118,7 +120,10 @@ class Feed:
         assert self._tail is not None
         ring: deque[MessageRecord] = deque(maxlen=self.ring_size)
         seen = 0
-        for rec in self._tail:
+        # A stopped iteration is resumed, never restarted: the tailer has already
+        # buffered the rest of its read, and a fresh ``records()`` would skip it.
+        records = self._records or self._tail.records()
+        for rec in records:
             if self._skip and rec.id in self._skip:
                 self._skip.discard(rec.id)
                 continue
@@ -126,7 +131,9 @@ class Feed:
             ring.append(rec)
             self.unread.add((rec,))
             if seen >= self.batch:
+                self._records = records
                 return list(ring), seen, False
+        self._records = None
         return list(ring), seen, True
 
     def _recount(self) -> bool:
