@@ -47,7 +47,7 @@ class MonitorApp(App[None]):
     TITLE = "claudeswarm monitor"
     CSS = """
     #top { height: 10; }
-    #top > #agents { width: 44; }
+    #top > #agents { width: 46; }
     #top > #locks { width: 1fr; }
     #tasks { height: 8; }
     """
