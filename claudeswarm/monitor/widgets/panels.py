@@ -117,11 +117,10 @@ class LocksPanel(SectionPanel):
         return "no locks held"
 
     def cells(self, row: LockRow) -> list[Text]:
-        holder = row.holder if row.pane in ("", "-") else f"{row.holder} ({row.pane})"
-        return [
+        return [  # the holder's pane is in the Agents panel (and in --once --json)
             cell(row.pattern, "bold"),
             cell(row.mode, "yellow" if row.mode == "exclusive" else "cyan"),
-            cell(holder),
+            cell(row.holder),
             cell(row.reason),
             cell(row.age),
             cell(row.left, "bold red" if row.left == "expired" else ""),
