@@ -242,3 +242,14 @@ def test_time_is_the_swarm_clock(swarm: Swarm) -> None:
     add_agents(swarm, agent("alice", last_seen="2027-01-15T07:00:00.000Z"))
     assert snapshot(swarm, messages=0).agents.rows[0].seen_ago == "1h"
     assert swarm.clock() == T0
+
+
+def test_a_corrupt_registry_is_a_note_not_a_crash(swarm: Swarm, project: Path) -> None:
+    swarm.paths.file("agents.json").write_text('{"v": 1, "agents": {"a": 1, "a": 2}}')
+    before = tree_digest(swarm.paths)
+    out = run_cli(project, "monitor", "--once", "--json")
+    assert out.returncode == 0, out.stderr
+    agents = json.loads(out.stdout)["agents"]
+    assert agents["available"] is False
+    assert agents["note"].startswith("cannot read:")
+    assert tree_digest(swarm.paths) == before  # not quarantined: the monitor only looks
