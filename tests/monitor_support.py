@@ -40,7 +40,7 @@ def rec(
     return MessageRecord(rid, format_ts(when), sender, to, type, body or f"message {i}")
 
 
-def live_rec(body: str, **kw: object) -> MessageRecord:
+def live_rec(body: str) -> MessageRecord:
     """A record with a fresh unique id (for writers that append many)."""
     now = time.time()
     return MessageRecord(new_id(now), format_ts(now), "alice", ("bob",), "info", body)

@@ -216,6 +216,10 @@ def test_json_needs_once(project: Path) -> None:
     assert out.stderr.count("\n") == 1
     assert "--once" in out.stderr
     assert "Traceback" not in out.stderr
+    piped = run_cli(project, "monitor")  # stdout is a pipe here, not a terminal
+    assert piped.returncode == EXIT_USAGE
+    assert "needs a terminal" in piped.stderr
+    assert piped.stdout == ""
     help_out = run_cli(project, "monitor", "--help")
     assert "--once" in help_out.stdout
 

@@ -50,6 +50,10 @@ def monitor(
         snap = snapshot(sw, messages=messages)
         emit(_plain(snap), as_json, lambda: _text(snap))
         return
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the live monitor needs a terminal; for scripts use --once [--json]")
     from claudeswarm.monitor.app import create_app
 
     create_app(sw, ring_size=ring).run()

@@ -134,6 +134,7 @@ class MessageList(ScrollView, can_focus=True):
     def set_filter(self, filt: MessageFilter, text: str) -> None:
         """Show only records passing ``filt`` (``text`` is how the user wrote it)."""
         self.filter, self.filter_text = filt, text
+        self.waiting = 0  # the rebuilt view holds everything in the ring
         self._rebuild(to_end=self.following)
 
     def _rebuild(self, *, to_end: bool) -> None:
