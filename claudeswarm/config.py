@@ -33,6 +33,8 @@ class Settings:
     rate_per_sender: int = _s(60, "messages one sender may send per window")
     rate_per_pair: int = _s(30, "messages one sender may send to one recipient per window")
     rate_repeat: int = _s(3, "times the same body may go to the same recipient per window")
+    # -- monitor
+    monitor_ring: int = _s(1000, "messages the monitor keeps in memory (its bounded ring)")
 
 
 @dataclass(frozen=True)

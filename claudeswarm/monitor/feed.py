@@ -1,0 +1,201 @@
+"""The monitor's reading side, free of Textual: recent messages, the live tail, panel
+reloads on change and unread counts, gathered into :class:`FeedUpdate` batches.
+
+Start-up order matters so that nothing is lost or shown twice: the tailer is opened at
+the end of the log *first*, then the newest records are read backwards from the end.
+Anything appended between the two steps is read by both; the ids of the backward read
+are remembered (at most ``ring_size`` of them) and the tail skips those once.
+
+The owner calls :meth:`Feed.poll` repeatedly (the app does so from a worker thread); a
+poll reads at most ``batch`` records, so a flood is taken in bounded bites, and only the
+newest ``ring_size`` of a batch are handed on (older ones would be evicted at once).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from claudeswarm.messaging import Swarm
+from claudeswarm.models import MessageRecord, format_ts
+from claudeswarm.monitor import data
+from claudeswarm.monitor.unread import UnreadCounter
+from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+
+BATCH = 5_000
+
+
+@dataclass
+class FeedUpdate:
+    """What changed since the last poll. ``None`` for a panel: unchanged."""
+
+    records: list[MessageRecord] = field(default_factory=list)
+    seen: int = 0  # records read by this poll (``records`` may hold only the newest)
+    agents: data.Section | None = None
+    locks: data.Section | None = None
+    tasks: data.Section | None = None
+    bad: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.seen or self.agents or self.locks or self.tasks or self.bad)
+
+    def merge(self, newer: FeedUpdate, keep: int) -> FeedUpdate:
+        """This update followed by ``newer``, keeping at most ``keep`` records."""
+        records = (self.records + newer.records)[-keep:] if keep else []
+        return FeedUpdate(
+            records,
+            self.seen + newer.seen,
+            newer.agents or self.agents,
+            newer.locks or self.locks,
+            newer.tasks or self.tasks,
+            self.bad + newer.bad,
+        )
+
+
+class Feed:
+    """Recent records, the live tail and panel reloads for one swarm (read-only).
+
+    Examples
+    --------
+    >>> feed = Feed(swarm, ring_size=1000)      # doctest: +SKIP
+    >>> first = feed.start()                     # newest records, oldest first
+    >>> update = feed.poll()                     # what arrived or changed since
+    """
+
+    def __init__(self, swarm: Swarm, *, ring_size: int, batch: int = BATCH) -> None:
+        self.swarm = swarm
+        self.ring_size = ring_size
+        self.batch = batch
+        self.bad = 0
+        self.unread = UnreadCounter(swarm)
+        self._tail: LogTailer | None = None
+        self._records: Iterator[MessageRecord] | None = None  # an iteration in progress
+        self._skip: set[str] = set()
+        self._watch = data.ChangeWatcher(data.watched(swarm))
+        self._cursor_sigs: dict[str, tuple[tuple[str, int, int, int], ...]] = {}
+        self._agents: list[str] = []
+        self._agents_section: data.Section | None = None
+
+    def _on_bad(self, bad: BadLine) -> None:
+        self.bad += 1  # the monitor only counts: quarantine belongs to readers that own it
+
+    def start(self) -> list[MessageRecord]:
+        """Open the tail at the end, then return the newest ``ring_size`` records."""
+        self._tail = LogTailer(
+            self.swarm.paths,
+            None,
+            start="end",
+            on_bad=self._on_bad,
+            max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
+        )
+        recent = read_recent(self.swarm.paths, self.ring_size, lambda r: True)
+        self._skip = {r.id for r in recent}
+        return recent
+
+    def close(self) -> None:
+        """Release the open log file."""
+        if self._tail is not None:
+            self._tail.close()
+
+    def panels(self) -> FeedUpdate:
+        """Reload the panels whose files changed (all of them on the first call)."""
+        changed = self._watch.changed()
+        upd = FeedUpdate()
+        if "locks" in changed:
+            upd.locks = data.load_locks(self.swarm)
+        if "tasks" in changed:
+            upd.tasks = data.load_tasks(self.swarm)
+        if "agents" in changed:
+            upd.agents = data.load_agents(self.swarm, self.unread.shown())
+            self._agents_section = upd.agents
+            self._agents = [r.name for r in upd.agents.rows]
+            self.unread.forget(self._agents)
+        return upd
+
+    def _read(self) -> tuple[list[MessageRecord], int, bool]:
+        """Up to ``batch`` new records: (newest ``ring_size`` of them, count, drained)."""
+        if self._tail is None:
+            self.start()
+        assert self._tail is not None
+        ring: deque[MessageRecord] = deque(maxlen=self.ring_size)
+        seen = 0
+        # A stopped iteration is resumed, never restarted: the tailer has already
+        # buffered the rest of its read, and a fresh ``records()`` would skip it.
+        records = self._records or self._tail.records()
+        for rec in records:
+            if self._skip and rec.id in self._skip:
+                self._skip.discard(rec.id)
+                continue
+            seen += 1
+            ring.append(rec)
+            self.unread.add((rec,))
+            if seen >= self.batch:
+                self._records = records
+                return list(ring), seen, False
+        self._records = None
+        return list(ring), seen, True
+
+    def _recount(self) -> bool:
+        """Recount agents whose cursor file changed (or that are new). True if any did."""
+        assert self._tail is not None
+        stale = []
+        for name in self._agents:
+            sig = data.signature([self.swarm.paths.cursors / f"{name}.json"])
+            if self._cursor_sigs.get(name) != sig or name not in self.unread.counts:
+                self._cursor_sigs[name] = sig
+                stale.append(name)
+        if stale:
+            self.unread.recount(stale, self._tail.cursor)
+        return bool(stale)
+
+    def poll(self) -> FeedUpdate:
+        """New records and changed panels since the last poll (never blocks)."""
+        bad_before = self.bad
+        upd = self.panels()
+        records, seen, drained = self._read()
+        upd.records, upd.seen = records, seen
+        # recount only at the end of the log, where the tail position is exact
+        recounted = drained and self._recount()
+        if self._agents_section is not None and (recounted or (seen and self._agents)):
+            # no re-read of agents.json: only the counts in the cached rows change
+            self._agents_section = _with_unread(self._agents_section, self.unread.shown())
+            upd.agents = self._agents_section
+        upd.bad = self.bad - bad_before
+        return upd
+
+
+def _with_unread(section: data.Section, unread: dict[str, str]) -> data.Section:
+    if not section.available:
+        return section
+    rows = tuple(replace(r, unread=unread.get(r.name, r.unread)) for r in section.rows)
+    return replace(section, rows=rows)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every panel at one moment (what ``claudeswarm monitor --once`` prints)."""
+
+    taken_at: str
+    agents: data.Section
+    locks: data.Section
+    tasks: data.Section
+    messages: tuple[MessageRecord, ...]
+
+
+def snapshot(swarm: Swarm, *, messages: int) -> Snapshot:
+    """Read every panel once, with the newest ``messages`` records (read-only)."""
+    feed = Feed(swarm, ring_size=max(messages, 1))
+    try:
+        recent = feed.start()
+        upd = feed.poll()
+    finally:
+        feed.close()
+    newest = (recent + upd.records)[-messages:] if messages else []
+    return Snapshot(
+        taken_at=format_ts(swarm.clock()),
+        agents=upd.agents or data.load_agents(swarm, feed.unread.shown()),
+        locks=upd.locks or data.load_locks(swarm),
+        tasks=upd.tasks or data.load_tasks(swarm),
+        messages=tuple(newest),
+    )

@@ -1,0 +1,100 @@
+"""Unread counts per agent, kept without re-reading the log.
+
+An agent's unread messages are those addressed to it after its saved cursor
+(``cursors/<agent>.json``). The counter reads each cursor once (and again only when its
+file changes), counts forward from it to where the monitor's own tailer stands, then adds
+each live record as it arrives. A count that would need more than ``scan_limit`` records
+is shown as a lower bound (``"20000+"``) so an agent that never read cannot stall the
+monitor on a long history. Read-only: cursors are read with no lock and never repaired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from claudeswarm import _atomic
+from claudeswarm.errors import SwarmError
+from claudeswarm.messaging import Swarm
+from claudeswarm.models import MessageRecord
+from claudeswarm.tailer import BadLine, Cursor, LogTailer, max_line_bytes
+
+SCAN_LIMIT = 20_000
+
+
+def _ignore(bad: BadLine) -> None:
+    """Corrupt lines are left to the readers that own quarantine: the monitor only looks."""
+
+
+def read_cursor(swarm: Swarm, agent: str) -> Cursor | None:
+    """The agent's saved position, or ``None`` (none saved, or unreadable: count all)."""
+    try:
+        raw = _atomic.read_json(swarm.paths.cursors / f"{agent}.json", None)
+        return None if raw is None else Cursor(**raw)
+    except (SwarmError, OSError, TypeError, ValueError):
+        return None
+
+
+class UnreadCounter:
+    """Unread counts for a set of agents, relative to a tailer position ``upto``."""
+
+    def __init__(self, swarm: Swarm, *, scan_limit: int = SCAN_LIMIT) -> None:
+        self.swarm = swarm
+        self.scan_limit = scan_limit
+        self.counts: dict[str, int] = {}
+        self.capped: set[str] = set()
+
+    def recount(self, agents: Iterable[str], upto: Cursor | None) -> None:
+        """Count each agent's unread records from its cursor up to ``upto`` (the monitor's
+        own position; ``None``: no log yet). Agents at the same cursor (say, none saved)
+        share one scan."""
+        groups: dict[Cursor | None, list[str]] = {}
+        for agent in agents:
+            groups.setdefault(read_cursor(self.swarm, agent), []).append(agent)
+        for cursor, names in groups.items():
+            for name in names:
+                self.counts[name] = 0
+                self.capped.discard(name)
+            if upto is not None:
+                self._scan(cursor, names, upto)
+
+    def _scan(self, cursor: Cursor | None, names: list[str], upto: Cursor) -> None:
+        scanned = 0
+        with LogTailer(
+            self.swarm.paths,
+            cursor,
+            on_bad=_ignore,
+            max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
+        ) as tail:
+            for rec in tail:
+                pos = tail.cursor
+                assert pos is not None
+                same_file = (pos.dev, pos.ino) == (upto.dev, upto.ino)
+                if same_file and pos.offset > upto.offset:
+                    return  # appended after the monitor's position: the live feed counts it
+                for name in names:
+                    self.counts[name] += rec.addressed_to(name)
+                scanned += 1
+                if same_file and pos.offset == upto.offset:
+                    return
+                if scanned >= self.scan_limit:
+                    self.capped.update(names)
+                    return
+
+    def forget(self, keep: Iterable[str]) -> None:
+        """Drop agents no longer registered."""
+        names = set(keep)
+        for gone in set(self.counts) - names:
+            del self.counts[gone]
+            self.capped.discard(gone)
+
+    def add(self, records: Iterable[MessageRecord]) -> None:
+        """Count live records for every known agent."""
+        names = list(self.counts)
+        for rec in records:
+            for name in names:
+                if rec.addressed_to(name):
+                    self.counts[name] += 1
+
+    def shown(self) -> dict[str, str]:
+        """Counts as text: ``"3"``, or ``"20000+"`` for a lower bound."""
+        return {n: f"{c}+" if n in self.capped else str(c) for n, c in self.counts.items()}

@@ -1,0 +1,1 @@
+"""The monitor's widgets; each owns its CSS, bindings and the messages it posts."""
