@@ -33,6 +33,14 @@ class Settings:
     rate_per_sender: int = _s(60, "messages one sender may send per window")
     rate_per_pair: int = _s(30, "messages one sender may send to one recipient per window")
     rate_repeat: int = _s(3, "times the same body may go to the same recipient per window")
+    # -- locks
+    lock_ttl_seconds: float = _s(600.0, "a lease not refreshed for this long may be broken")
+    lock_refresh_interval_seconds: float = _s(
+        15.0, "refresh writes a heartbeat only if the last one is older than this"
+    )
+    lock_compact_bytes: int = _s(
+        256 * 1024, "compact locks.jsonl past this size once most of it is dead records"
+    )
 
 
 @dataclass(frozen=True)
