@@ -189,9 +189,19 @@ class LockManager:
             granted: Lease | None = None
             if blocking is None:
                 now = self.swarm.clock()
-                granted = Lease(holder.agent, holder.pane, holder.pid, holder.start_time,
-                                wanted, mode, reason, now, now, float(ttl),
-                                table.next_generation)  # fmt: skip
+                granted = Lease(
+                    holder.agent,
+                    holder.pane,
+                    holder.pid,
+                    holder.start_time,
+                    wanted,
+                    mode,
+                    reason,
+                    now,
+                    now,
+                    float(ttl),
+                    table.next_generation,
+                )
                 records.append(grant_record(granted))
             if records:
                 self.store.commit(table, records, durable=True)

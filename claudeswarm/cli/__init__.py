@@ -32,6 +32,11 @@ COMMANDS: dict[str, str] = {
     "leave": "agents",
     "whoami": "agents",
     "agents": "agents",
+    "lock": "locks",
+    "unlock": "locks",
+    "refresh": "locks",
+    "locks": "locks",
+    "who": "locks",
 }
 
 
