@@ -205,7 +205,7 @@ def _segment_step(
     if i == len(a) or j == len(b):
         return None
     ta, tb = a[i], b[j]
-    cs = _intersect(ta or _ANY, tb or _ANY)
+    cs = _intersect(_ANY if ta is None else ta, _ANY if tb is None else tb)
     if not cs:
         return None
     # consume one character: a star stays put, a one-character token moves on. Both

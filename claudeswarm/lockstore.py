@@ -37,11 +37,14 @@ class LeaseStore:
         self.durable = durable
         self.journal = paths.file(JOURNAL)
         self.table = Table(self.journal)
+        self._ready = False
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Table]:
         """Hold the sidecar lock with the table brought up to date and repaired."""
-        ensure_state(self.paths)
+        if not self._ready:  # once per store: a hot path (acquire, release) stays lean
+            ensure_state(self.paths)
+            self._ready = True
         with _atomic.flocked(self.paths.file(SIDECAR)):
             table = self.table.sync()
             if table.ident is None or table.size == 0:
