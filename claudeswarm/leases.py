@@ -171,6 +171,16 @@ class Table:
             self._read_new()
         return self
 
+    def readable(self) -> Table:
+        """``self``, or :class:`StateError` when the journal has content but no header
+        (a damaged or foreign file: nothing in it can be trusted)."""
+        if self.size and not self.has_base:
+            raise StateError(
+                f"lease table {self.path} is corrupt (no header record); run "
+                "'claudeswarm unlock --repair' to quarantine it"
+            )
+        return self
+
     def _reset(self, ident: tuple[int, int] | None) -> None:
         self.leases.clear()
         self.index = PatternIndex()

@@ -50,8 +50,12 @@ def state_files(paths: StatePaths) -> list[Path]:
 
 def list_leases(swarm: Swarm) -> list[Lease]:
     """Every lease in the table, oldest generation first. Read-only: takes no lock,
-    writes nothing, breaks nothing (expired or dead leases are listed as they are)."""
-    table = Table(swarm.paths.file(JOURNAL)).sync()
+    writes nothing, breaks nothing (expired or dead leases are listed as they are).
+
+    Raises :class:`~claudeswarm.errors.StateError` when the table is a symlink or has
+    no header (corrupt); a torn last record is simply not shown yet.
+    """
+    table = Table(swarm.paths.file(JOURNAL)).sync().readable()
     return [lease for _, lease in sorted(table.leases.items())]
 
 
@@ -120,13 +124,13 @@ class LockManager:
 
     def list(self) -> LeaseList:
         """Every lease, oldest first (read-only)."""
-        self.table.sync()
+        self.table.sync().readable()
         return [lease for _, lease in sorted(self.table.leases.items())]
 
     def who(self, raw: str) -> WhoResult:
         """Leases whose patterns overlap ``raw`` (a path or a pattern), read-only."""
         pattern = canonical(self.swarm.paths.root, raw)
-        self.table.sync()
+        self.table.sync().readable()
         gens = sorted({e.generation for e in self.table.index.conflicts(pattern, True, None)})
         leases = [self.table.leases[g] for g in gens]
         return WhoResult(pattern, leases, [self.state_of(lease) for lease in leases])
@@ -308,12 +312,13 @@ class LockManager:
         return [table.leases[lease.generation] for lease in hit]
 
     def _select(self, mine: LeaseList, wanted: tuple[str, ...] | None) -> LeaseList:
+        agent = self.holder.agent if self.holder else "?"
         if wanted is None:
             return mine
         hit = [lease for lease in mine if set(wanted) & set(lease.patterns)]
         missing = set(wanted) - {p for lease in hit for p in lease.patterns}
         if missing:
-            raise RefusedError(f"you hold no lock on {sorted(missing)[0]!r}")
+            raise RefusedError(f"{agent} holds no lock on {sorted(missing)[0]!r}")
         return hit
 
     def _mine(self, table: Table, holder: Holder, generation: int | None) -> LeaseList:

@@ -49,12 +49,9 @@ class LeaseStore:
             table = self.table.sync()
             if table.ident is None or table.size == 0:
                 self.compact(table)
-            elif not table.has_base:
-                raise StateError(
-                    f"lease table {self.journal} is corrupt (no header record); run "
-                    "'claudeswarm unlock --repair' to quarantine it"
-                )
-            elif table.bad or table.offset != table.size:
+            else:
+                table.readable()
+            if table.bad or table.offset != table.size:
                 self._quarantine_bad(table)
             yield table
 
