@@ -16,6 +16,7 @@ test costs O(len(a) * len(b)). A path is never compared against the other patter
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -272,7 +273,38 @@ def _path_step(sa: list[str], sb: list[str], i: int, j: int, go: _PathGo) -> lis
 
 def overlaps(a: str, b: str) -> bool:
     """True when some path matches both canonical patterns (exact, never a false "no")."""
-    return witness(a, b) is not None
+    glob_a, glob_b = has_glob(a), has_glob(b)
+    if glob_a and glob_b:
+        return witness(a, b) is not None
+    if glob_a:
+        return compiled(a).fullmatch("/" + b) is not None
+    if glob_b:
+        return compiled(b).fullmatch("/" + a) is not None
+    return a == b
+
+
+def _class_regex(cs: CharSet) -> str:
+    if not cs:
+        return "(?!)"
+    parts = [
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+        for lo, hi in cs
+    ]
+    return "[" + "".join(parts) + "]"
+
+
+@lru_cache(maxsize=16384)
+def compiled(pattern: str) -> re.Pattern[str]:
+    """A regex matching ``"/" + path`` for every path ``pattern`` matches (the fast path
+    for a glob against an exact path; same semantics as :func:`witness`)."""
+    out = []
+    for seg in parse(pattern):
+        if seg is None:
+            out.append("(?:/[^/]+)*")
+            continue
+        body = "".join("[^/]*" if t is None else _class_regex(t) for t in seg)
+        out.append("/" + body)
+    return re.compile("".join(out), re.DOTALL)
 
 
 def escape(path: str) -> str:

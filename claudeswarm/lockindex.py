@@ -7,8 +7,9 @@ segment); globs are bucketed at the node of their literal directory. A glob with
 prefix is a prefix of the other. A check therefore touches:
 
 - for an exact path: the globs on the nodes along its path and the exact entry at its node;
-- for a glob: the globs on the nodes along its prefix, plus everything below that prefix
-  (a glob really may collide with any of those).
+- for a glob: the globs on the nodes along its prefix, plus the entries below that prefix
+  in subtrees whose names the glob's next segments can match (until a ``**``, which can
+  reach anything below).
 
 Each candidate is then decided exactly by :func:`claudeswarm.globs.overlaps`.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from claudeswarm.globs import has_glob, literal_prefix, overlaps
+from claudeswarm.globs import compiled, has_glob, literal_prefix, overlaps
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class PatternIndex:
             yield from node.globs.values()
         yield from node.exact.values()
         if has_glob(pattern):
-            yield from _below(node)
+            segs = pattern.split("/")
+            yield from _below(node, tuple(segs[len(literal_prefix(pattern)) :]))
 
     def conflicts(self, pattern: str, exclusive: bool, owner: str | None) -> Iterator[Entry]:
         """Entries of other owners that overlap ``pattern`` where a mode is exclusive."""
@@ -120,10 +122,33 @@ class PatternIndex:
                 yield entry
 
 
-def _below(node: _Node) -> Iterator[Entry]:
-    stack = list(node.kids.values())
+def _below(node: _Node, rest: tuple[str, ...] | None) -> Iterator[Entry]:
+    """Entries under ``node``, skipping subtrees the query cannot reach.
+
+    ``rest`` is the query's segments below ``node``. Everything under child ``name`` has
+    ``name`` at that depth, so when the query's next segment is not ``**`` and does not
+    match ``name``, or the query has no segment left there, the subtree is skipped.
+    ``None`` means "no pruning" (the query had a ``**`` above).
+    """
+    stack: list[tuple[_Node, tuple[str, ...] | None]] = [(node, rest)]
     while stack:
-        cur = stack.pop()
-        yield from cur.exact.values()
-        yield from cur.globs.values()
-        stack.extend(cur.kids.values())
+        cur, left = stack.pop()
+        for name, kid in cur.kids.items():
+            nxt: tuple[str, ...] | None = None
+            if left is not None:
+                if not left:
+                    continue
+                if left[0] != "**":
+                    if not _name_matches(name, left[0]):
+                        continue
+                    nxt = left[1:]
+            yield from kid.exact.values()
+            yield from kid.globs.values()
+            stack.append((kid, nxt))
+
+
+def _name_matches(name: str, segment: str) -> bool:
+    """A literal path segment against one pattern segment (no ``**``)."""
+    if not has_glob(segment):
+        return name == segment
+    return compiled(segment).fullmatch("/" + name) is not None
