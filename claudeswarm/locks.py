@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claudeswarm import registry
-from claudeswarm.errors import RefusedError, UsageError
+from claudeswarm.errors import RefusedError, SwarmError, UsageError
 from claudeswarm.globs import canonical
 from claudeswarm.leases import Lease, Table, grant_record
 from claudeswarm.lockstore import JOURNAL, LeaseStore
@@ -114,6 +114,8 @@ class LockManager:
         self.store = LeaseStore(swarm.paths, swarm.settings, durable=durable)
         self.journal = self.store.journal
         self.granted: set[int] = set()
+        #: problems that did not stop an operation (an announcement that failed)
+        self.warnings: list[str] = []
 
     @property
     def table(self) -> Table:
@@ -253,11 +255,16 @@ class LockManager:
         for lease, why in broken:
             pats = ", ".join(repr(p) for p in lease.patterns)
             where = f"pane {lease.pane}, " if lease.pane else ""
-            announce(
-                self.swarm,
+            body = (
                 f"lock broken: {pats} held by {lease.agent} ({where}pid {lease.pid}, "
-                f"generation {lease.generation}): {why}",
+                f"generation {lease.generation}): {why}"
             )
+            try:
+                announce(self.swarm, body)
+            except (SwarmError, OSError) as exc:
+                # the break (and maybe our grant) is already committed: failing the call
+                # now would hide a lease we hold, so report it beside the result instead
+                self.warnings.append(f"could not announce ({exc}): {body}")
 
     # -- releasing and refreshing ----------------------------------------------------
 

@@ -48,6 +48,9 @@ class LeaseStore:
         with _atomic.flocked(self.paths.file(SIDECAR)):
             table = self.table.sync()
             if table.ident is None or table.size == 0:
+                # a new journal: start generations at the wall clock in ms, so numbers
+                # stay unique even if someone deleted the old journal under live holders
+                table.next_generation = max(table.next_generation, int(time.time() * 1000))
                 self.compact(table)
             else:
                 table.readable()

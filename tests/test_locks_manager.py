@@ -249,3 +249,14 @@ def test_bad_arguments(swarm: Swarm) -> None:
         a.acquire(["x"], ttl=0)
     with pytest.raises(UsageError):
         a.acquire(["x"], reason="r" * 501)
+
+
+def test_a_failed_announcement_never_hides_a_granted_lease(swarm: Swarm, tmp_path: Path) -> None:
+    LockManager(swarm, Holder("ghost", None, 2**22 + 12345, 1)).acquire(["src/**"])
+    swarm.paths.log.symlink_to(tmp_path / "elsewhere")
+    me = mgr(swarm, "me")
+    assert me.acquire(["src/a.py"]).agent == "me"
+    assert [lease.agent for lease in list_leases(swarm)] == ["me"]
+    assert len(me.warnings) == 1
+    assert "could not announce" in me.warnings[0]
+    assert "ghost" in me.warnings[0]

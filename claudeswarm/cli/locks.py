@@ -50,6 +50,15 @@ def _describe(lease: Lease, now: float) -> str:
     return text + (f": {lease.reason}" if lease.reason else "")
 
 
+def _warn(mgr: LockManager) -> None:
+    import sys
+
+    from claudeswarm.sanitize import inert
+
+    for text in mgr.warnings:
+        print(f"claudeswarm: warning: {inert(text)}", file=sys.stderr)
+
+
 @guarded
 def lock(
     patterns: Patterns,
@@ -84,6 +93,7 @@ def lock(
         ttl=parse_duration(ttl) if ttl else None,
         wait=parse_duration(wait) if wait else None,
     )
+    _warn(mgr)
     emit(
         lease,
         as_json,
@@ -120,7 +130,9 @@ def unlock(
         )
         return
     if bool(patterns) == release_all:
-        raise typer.BadParameter("give PATTERN... or --all (not both)")
+        from claudeswarm.errors import UsageError
+
+        raise UsageError("unlock: give PATTERN... or --all (not both)")
     mgr = _manager(as_name)
     gone = mgr.release(None if release_all else patterns)
     emit(gone, as_json, lambda: f"released {len(gone)} lease(s)" if gone else "no locks held")
