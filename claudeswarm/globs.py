@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,8 +39,8 @@ Token = CharSet | None
 Segment = tuple[Token, ...] | None
 
 _ANY: CharSet = ((0, _SLASH - 1), (_SLASH + 1, _MAX))
-_Go = Callable[[int, int, bool], "str | None"]
-_PathGo = Callable[[int, int], "list[str] | None"]
+_S = tuple[int, int, int]  # a search state
+_Moves = Callable[[_S], Iterator[tuple[_S, str]]]
 
 
 def has_glob(text: str) -> bool:
@@ -175,47 +176,51 @@ def _pick(cs: CharSet) -> str:
     return chr(lo)
 
 
+def _search(start: _S, goal: _S, moves: _Moves) -> list[str] | None:
+    """Breadth-first reachability from ``start`` to ``goal`` over a finite graph; returns
+    the labels along a shortest path. Iterative: no recursion limit, each state once."""
+    parent: dict[_S, tuple[_S, str] | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        state = queue.popleft()
+        if state == goal:
+            labels: list[str] = []
+            step = parent[state]
+            while step is not None:
+                labels.append(step[1])
+                step = parent[step[0]]
+            return labels[::-1]
+        for nxt, label in moves(state):
+            if nxt not in parent:
+                parent[nxt] = (state, label)
+                queue.append(nxt)
+    return None
+
+
 def _segment_witness(a: tuple[Token, ...], b: tuple[Token, ...]) -> str | None:
-    """A non-empty string matched by both segment patterns, or ``None``."""
-    memo: dict[tuple[int, int, bool], str | None] = {}
+    """A non-empty string matched by both segment patterns, or ``None``.
 
-    def go(i: int, j: int, got: bool) -> str | None:
-        key = (i, j, got)
-        if key in memo:
-            return memo[key]
-        memo[key] = found = _segment_step(a, b, i, j, got, go)
-        return found
+    States are (position in a, position in b, consumed anything yet). A star may be
+    skipped (no character) or absorb one character and stay; a one-character token
+    absorbs one character and moves on; both sides must accept the same character.
+    """
 
-    return go(0, 0, False)
+    def moves(state: _S) -> Iterator[tuple[_S, str]]:
+        i, j, got = state
+        if i < len(a) and a[i] is None:
+            yield (i + 1, j, got), ""
+        if j < len(b) and b[j] is None:
+            yield (i, j + 1, got), ""
+        if i == len(a) or j == len(b):
+            return
+        ta, tb = a[i], b[j]
+        cs = _intersect(_ANY if ta is None else ta, _ANY if tb is None else tb)
+        if cs:
+            # both stars staying put is needed once (a name is never empty), never twice
+            yield (i + (ta is not None), j + (tb is not None), 1), _pick(cs)
 
-
-def _segment_step(
-    a: tuple[Token, ...],
-    b: tuple[Token, ...],
-    i: int,
-    j: int,
-    got: bool,
-    go: _Go,
-) -> str | None:
-    if i == len(a) and j == len(b):
-        return "" if got else None
-    if i < len(a) and a[i] is None and (w := go(i + 1, j, got)) is not None:
-        return w
-    if j < len(b) and b[j] is None and (w := go(i, j + 1, got)) is not None:
-        return w
-    if i == len(a) or j == len(b):
-        return None
-    ta, tb = a[i], b[j]
-    cs = _intersect(_ANY if ta is None else ta, _ANY if tb is None else tb)
-    if not cs:
-        return None
-    # consume one character: a star stays put, a one-character token moves on. Both
-    # stars staying put is needed once (to make the name non-empty), never twice.
-    ni, nj = i + (ta is not None), j + (tb is not None)
-    if (ni, nj) == (i, j) and got:
-        return None
-    w = go(ni, nj, True)
-    return None if w is None else _pick(cs) + w
+    found = _search((0, 0, 0), (len(a), len(b), 1), moves)
+    return None if found is None else "".join(found)
 
 
 @lru_cache(maxsize=65536)
@@ -239,36 +244,25 @@ def witness(a: str, b: str) -> str | None:
     if not has_glob(a) and not has_glob(b):
         return a if a == b else None
     sa, sb = a.split("/") if a else [], b.split("/") if b else []
-    memo: dict[tuple[int, int], list[str] | None] = {}
 
-    def go(i: int, j: int) -> list[str] | None:
-        if (i, j) not in memo:
-            memo[(i, j)] = _path_step(sa, sb, i, j, go)
-        return memo[(i, j)]
+    def moves(state: _S) -> Iterator[tuple[_S, str]]:
+        i, j, _ = state
+        star_a = i < len(sa) and sa[i] == "**"
+        star_b = j < len(sb) and sb[j] == "**"
+        if star_a:
+            yield (i + 1, j, 0), ""
+        if star_b:
+            yield (i, j + 1, 0), ""
+        if i == len(sa) or j == len(sb) or (star_a and star_b):
+            return  # both '**' staying put would only make longer paths
+        name = segment_overlap("*" if star_a else sa[i], "*" if star_b else sb[j])
+        if name is not None:
+            yield (i + (not star_a), j + (not star_b), 0), name
 
-    found = go(0, 0)
+    found = _search((0, 0, 0), (len(sa), len(sb), 0), moves)
     if found is None:
         return None
-    return "/".join(found) or "x"  # only '**' on both sides: any one-segment path
-
-
-def _path_step(sa: list[str], sb: list[str], i: int, j: int, go: _PathGo) -> list[str] | None:
-    if i == len(sa) and j == len(sb):
-        return []
-    if i < len(sa) and sa[i] == "**" and (w := go(i + 1, j)) is not None:
-        return w
-    if j < len(sb) and sb[j] == "**" and (w := go(i, j + 1)) is not None:
-        return w
-    if i == len(sa) or j == len(sb):
-        return None
-    star_a, star_b = sa[i] == "**", sb[j] == "**"
-    if star_a and star_b:
-        return None  # both stay put: only longer paths
-    name = segment_overlap("*" if star_a else sa[i], "*" if star_b else sb[j])
-    if name is None:
-        return None
-    rest = go(i + (not star_a), j + (not star_b))
-    return None if rest is None else [name, *rest]
+    return "/".join(n for n in found if n) or "x"  # only '**' both sides: any one segment
 
 
 def overlaps(a: str, b: str) -> bool:
@@ -332,7 +326,9 @@ class Pattern:
         return cls(text, literal_prefix(text), exact)
 
 
-MAX_PATTERN = 4096
+MAX_PATTERN = 4096  # PATH_MAX
+MAX_GLOB = 1024  # a glob is compared with many others: bound the work one can cause
+MAX_SEGMENT = 255  # NAME_MAX
 
 
 def canonical(root: Path, raw: str) -> str:
@@ -356,6 +352,10 @@ def canonical(root: Path, raw: str) -> str:
     if any(ord(c) < 0x20 or c == "\x7f" for c in raw):
         raise UsageError(f"invalid pattern {raw!r}: it holds control characters")
     parts = raw.split("/")
+    if any(len(seg) > MAX_SEGMENT for seg in parts):
+        raise UsageError(f"invalid pattern {raw[:80]!r}...: a segment is longer than {MAX_SEGMENT}")
+    if has_glob(raw) and len(raw) > MAX_GLOB:
+        raise UsageError(f"invalid pattern {raw[:80]!r}...: a glob may be {MAX_GLOB} long at most")
     first = next((k for k, seg in enumerate(parts) if has_glob(seg)), None)
     if first is None:
         rel = project_relative(root, raw)

@@ -193,7 +193,9 @@ def test_aliases_are_one_pattern(project: Path) -> None:
     assert canonical(project, "src/**/**/x") == "src/**/x"
 
 
-@pytest.mark.parametrize("bad", ["../x.py", "src/../../x", "src/*/../x", "", "a\nb"])
+@pytest.mark.parametrize(
+    "bad", ["../x.py", "src/../../x", "src/*/../x", "", "a\nb", "a" * 256, "*/" * 600]
+)
 def test_escapes_and_junk_are_refused(project: Path, bad: str) -> None:
     with pytest.raises(UsageError):
         canonical(project, bad)
@@ -222,3 +224,10 @@ def test_index_touches_only_candidates_sharing_a_prefix() -> None:
     ix.remove(1007, "pkg7/sub/*.py")
     assert list(ix.conflicts("pkg7/sub/a.py", True, "z")) == []
     assert len(ix) == 400
+
+
+def test_long_patterns_are_decided_without_recursion_limits() -> None:
+    deep = "/".join(["**", "a"] * 200)
+    assert witness(deep, "/".join(["*"] * 200)) == "/".join(["a"] * 200)
+    assert not overlaps("*a" * 120, "*b")
+    assert overlaps("*a" * 120, "*" + "[!b]" * 60)
