@@ -135,7 +135,8 @@ class LockManager:
         self.table.sync().readable()
         gens = sorted({e.generation for e in self.table.index.conflicts(pattern, True, None)})
         leases = [self.table.leases[g] for g in gens]
-        return WhoResult(pattern, leases, [self.state_of(lease) for lease in leases])
+        agents = registry.load(self.swarm.paths) if leases else {}
+        return WhoResult(pattern, leases, [self.state_of(lease, agents) for lease in leases])
 
     def check(self, pattern: str, *, exclusive: bool = True) -> LeaseList:
         """Live-or-not leases of other agents conflicting with canonical ``pattern``."""
@@ -144,9 +145,9 @@ class LockManager:
         gens = {e.generation for e in self.table.index.conflicts(pattern, exclusive, owner)}
         return [self.table.leases[g] for g in sorted(gens)]
 
-    def state_of(self, lease: Lease) -> str:
+    def state_of(self, lease: Lease, agents: registry.Agents | None = None) -> str:
         """``live``, ``expired`` or ``dead: <why>`` (no change is made)."""
-        why = death_of(lease, registry.load(self.swarm.paths))
+        why = death_of(lease, registry.load(self.swarm.paths) if agents is None else agents)
         if why:
             return f"dead: {why}"
         return "expired" if self.swarm.clock() > lease.expires_at else "live"
@@ -175,8 +176,8 @@ class LockManager:
         mode = _check_mode(mode)
         reason = _check_reason(reason)
         ttl = self.swarm.settings.lock_ttl_seconds if ttl is None else ttl
-        if ttl <= 0:
-            raise UsageError("--ttl must be positive")
+        if not 0 < ttl < 10**9:
+            raise UsageError(f"--ttl must be positive and finite, not {ttl!r}")
         if not wait:
             return self._try(holder, wanted, mode, reason, ttl)
         waiter = Waiter(self.journal, wait, sleep)
@@ -287,7 +288,7 @@ class LockManager:
                 hit, records = _drops(mine, wanted, holder.agent, table)
             if records:
                 self.store.commit(table, records, durable=True)
-        self.granted -= {lease.generation for lease in hit if wanted is None}
+            self.granted &= set(table.leases)  # _mine checked none was lost: these were ours
         return hit
 
     def refresh(
@@ -301,6 +302,8 @@ class LockManager:
         """
         holder = self._need_holder()
         wanted = self._canonical(patterns) if patterns is not None else None
+        if ttl is not None and not 0 < ttl < 10**9:
+            raise UsageError(f"--ttl must be positive and finite, not {ttl!r}")
         now = self.swarm.clock()
         recent = now - self.swarm.settings.lock_refresh_interval_seconds
         self.table.sync()

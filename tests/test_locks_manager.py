@@ -260,3 +260,13 @@ def test_a_failed_announcement_never_hides_a_granted_lease(swarm: Swarm, tmp_pat
     assert len(me.warnings) == 1
     assert "could not announce" in me.warnings[0]
     assert "ghost" in me.warnings[0]
+
+
+def test_releasing_every_pattern_then_using_the_manager_again(swarm: Swarm) -> None:
+    a = mgr(swarm, "a")
+    a.acquire(["x.py", "y.py"])
+    a.release(["x.py"])
+    a.release(["y.py"])  # the lease is gone now: by our own hand, not broken
+    assert a.release() == []
+    a.acquire(["z.py"])
+    assert [lease.patterns for lease in a.refresh(ttl=30)] == [("z.py",)]

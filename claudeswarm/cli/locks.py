@@ -163,7 +163,10 @@ def locks(as_json: JsonOpt = False) -> None:
     mgr = LockManager(swarm())
     leases = mgr.list()
     now = mgr.swarm.clock()
-    states = [mgr.state_of(lease) for lease in leases]
+    from claudeswarm import registry
+
+    agents = registry.load(mgr.swarm.paths)
+    states = [mgr.state_of(lease, agents) for lease in leases]
     rows = [
         {"lease": lease.to_json(), "state": state}
         for lease, state in zip(leases, states, strict=True)
