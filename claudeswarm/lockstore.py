@@ -87,7 +87,8 @@ class LeaseStore:
         if table.offset != table.size:
             lines.append(f"@{table.offset} unterminated tail of {table.size - table.offset}B")
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        dest = self.paths.quarantine / f"{JOURNAL}.{stamp}.{os.getpid()}.bad"
+        unique = f"{os.getpid()}.{time.time_ns() % 10**9:09d}"  # never replaces an earlier one
+        dest = self.paths.quarantine / f"{JOURNAL}.{stamp}.{unique}.bad"
         _atomic.write_bytes(dest, ("\n".join(lines) + "\n").encode(), durable=False)
         self.compact(table)
 

@@ -41,7 +41,7 @@ def stress_worker(
     sw = open_swarm(root)
     mgr = LockManager(sw, Holder.for_process(name))
     markers = os.path.join(root, "markers")
-    overlaps = refused_waits = 0
+    overlaps = 0
     for _ in range(rounds):
         pattern = rng.choice(patterns)
         lease = mgr.acquire([pattern], reason="stress", wait=120)
@@ -58,7 +58,7 @@ def stress_worker(
             os.rmdir(_marker(markers, path))
         mgr.release(generation=lease.generation)
     sw.close()
-    return {"name": name, "overlaps": overlaps, "done": rounds, "waits": refused_waits}
+    return {"name": name, "overlaps": overlaps, "done": rounds}
 
 
 def race_worker(root: str, name: str, pattern: str, rounds: int, barrier: Any, out: Any) -> None:
