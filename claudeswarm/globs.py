@@ -20,7 +20,6 @@ import re
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -309,21 +308,6 @@ def escape(path: str) -> str:
 def matches(pattern: str, path: str) -> bool:
     """True when the canonical ``path`` (taken literally) matches ``pattern``."""
     return witness(pattern, escape(path)) is not None
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A canonical pattern with its parsed form and its literal directory prefix."""
-
-    text: str
-    prefix: tuple[str, ...]
-    exact: bool
-
-    @classmethod
-    def of(cls, text: str) -> Pattern:
-        """Build from a canonical pattern string."""
-        exact = not has_glob(text)
-        return cls(text, literal_prefix(text), exact)
 
 
 MAX_PATTERN = 4096  # PATH_MAX

@@ -31,11 +31,19 @@ from claudeswarm.errors import RefusedError, SwarmError, UsageError
 from claudeswarm.globs import canonical
 from claudeswarm.leases import Lease, Table, grant_record
 from claudeswarm.lockstore import JOURNAL, LeaseStore
-from claudeswarm.lockwait import Waiter, death_of, refusal
+from claudeswarm.lockwait import LockConflictError, Waiter, death_of, refusal
 from claudeswarm.messaging import Swarm
 from claudeswarm.paths import StatePaths
 
-__all__ = ["Holder", "Lease", "LockManager", "WhoResult", "list_leases", "state_files"]
+__all__ = [
+    "Holder",
+    "Lease",
+    "LockConflictError",
+    "LockManager",
+    "WhoResult",
+    "list_leases",
+    "state_files",
+]
 
 MAX_REASON = 500
 LeaseList = list[Lease]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from conftest import cli_env, run_cli
@@ -98,3 +101,26 @@ def test_every_lock_command_has_help(project: Path) -> None:
         out = run_cli(project, cmd, "--help")
         assert out.returncode == 0
         assert "--json" in out.stdout
+
+
+def test_wait_is_granted_when_the_holder_unlocks(project: Path) -> None:
+    assert run_cli(project, "lock", "--as", "alice", "src/**").returncode == 0
+    waiter = subprocess.Popen(
+        [sys.executable, "-m", "claudeswarm", "lock", "--as", "bob", "src/a.py", "--wait", "60s"],
+        cwd=project,
+        env=cli_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # give it time to be refused once: it must still be waiting
+        assert waiter.poll() is None
+        assert run_cli(project, "unlock", "--as", "alice", "--all").returncode == 0
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 0, err
+    assert "locked src/a.py" in out
