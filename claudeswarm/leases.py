@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from claudeswarm import _json
+from claudeswarm import _json, registry
 from claudeswarm.errors import StateError
 from claudeswarm.lockindex import Entry, PatternIndex
+from claudeswarm.paths import StatePaths
 
 MODES = ("exclusive", "shared")
 VERSION = 1
@@ -78,6 +79,31 @@ class Lease:
         kw["patterns"] = tuple(kw["patterns"] or ())
         _check(kw)
         return cls(**kw)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who takes a lease: an agent name bound to a pane and a process."""
+
+    agent: str
+    pane: str | None
+    pid: int | None
+    start_time: int | None
+
+    @classmethod
+    def for_process(cls, agent: str, pid: int | None = None, pane: str | None = None) -> Holder:
+        """A holder bound to ``pid`` (default: this process) and its start time."""
+        pid = os.getpid() if pid is None else pid
+        return cls(agent, pane, pid, registry.process_start_time(pid))
+
+    @classmethod
+    def for_cli(cls, paths: StatePaths, agent: str) -> Holder:
+        """The holder for a CLI call: the registered agent's pane and pid when ``agent``
+        is registered (and not gone), else the calling shell (``os.getppid()``)."""
+        rec = registry.load(paths).get(agent)
+        if rec is not None and rec.state != "gone" and rec.pid:
+            return cls(agent, rec.pane, rec.pid, rec.start_time)
+        return cls.for_process(agent, os.getppid(), registry.current_pane())
 
 
 def _check(kw: dict[str, Any]) -> None:

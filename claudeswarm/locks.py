@@ -20,7 +20,6 @@ Looking is read-only: :func:`list_leases`, :meth:`LockManager.who` and
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 from claudeswarm import registry
 from claudeswarm.errors import RefusedError, SwarmError, UsageError
 from claudeswarm.globs import canonical
-from claudeswarm.leases import Lease, Table, grant_record
+from claudeswarm.leases import Holder, Lease, Table, grant_record
 from claudeswarm.lockstore import JOURNAL, LeaseStore
 from claudeswarm.lockwait import LockConflictError, Waiter, death_of, refusal
 from claudeswarm.messaging import Swarm
@@ -65,31 +64,6 @@ def list_leases(swarm: Swarm) -> list[Lease]:
     """
     table = Table(swarm.paths.file(JOURNAL)).sync().readable()
     return [lease for _, lease in sorted(table.leases.items())]
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who takes a lease: an agent name bound to a pane and a process."""
-
-    agent: str
-    pane: str | None
-    pid: int | None
-    start_time: int | None
-
-    @classmethod
-    def for_process(cls, agent: str, pid: int | None = None, pane: str | None = None) -> Holder:
-        """A holder bound to ``pid`` (default: this process) and its start time."""
-        pid = os.getpid() if pid is None else pid
-        return cls(agent, pane, pid, registry.process_start_time(pid))
-
-    @classmethod
-    def for_cli(cls, swarm: Swarm, agent: str) -> Holder:
-        """The holder for a CLI call: the registered agent's pane and pid when ``agent``
-        is registered (and not gone), else the calling shell (``os.getppid()``)."""
-        rec = registry.load(swarm.paths).get(agent)
-        if rec is not None and rec.state != "gone" and rec.pid:
-            return cls(agent, rec.pane, rec.pid, rec.start_time)
-        return cls.for_process(agent, os.getppid(), registry.current_pane())
 
 
 @dataclass(frozen=True)
@@ -152,6 +126,16 @@ class LockManager:
         owner = self.holder.agent if self.holder else None
         gens = {e.generation for e in self.table.index.conflicts(pattern, exclusive, owner)}
         return [self.table.leases[g] for g in sorted(gens)]
+
+    def blockers(self, raw: str, *, exclusive: bool = True) -> LeaseList:
+        """Live leases of other agents that would refuse a lock on ``raw`` now.
+
+        Read-only (dead or expired leases are left for an acquire to break): what an
+        edit hook asks before letting an edit through.
+        """
+        found = self.check(canonical(self.swarm.paths.root, raw), exclusive=exclusive)
+        agents = registry.load(self.swarm.paths) if found else {}
+        return [lease for lease in found if self.state_of(lease, agents) == "live"]
 
     def state_of(self, lease: Lease, agents: registry.Agents | None = None) -> str:
         """``live``, ``expired`` or ``dead: <why>`` (no change is made)."""

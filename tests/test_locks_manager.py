@@ -270,3 +270,16 @@ def test_releasing_every_pattern_then_using_the_manager_again(swarm: Swarm) -> N
     assert a.release() == []
     a.acquire(["z.py"])
     assert [lease.patterns for lease in a.refresh(ttl=30)] == [("z.py",)]
+
+
+def test_blockers_are_live_leases_of_others_only(swarm: Swarm, clock: FakeClock) -> None:
+    a, b = mgr(swarm, "a"), mgr(swarm, "b")
+    a.acquire(["src/**"], ttl=60)
+    LockManager(swarm, Holder("ghost", None, 2**22 + 12345, 1)).acquire(["lib/x.py"])
+    assert [lease.agent for lease in b.blockers("./src/x.py")] == ["a"]
+    assert a.blockers("src/x.py") == []  # our own lease never blocks us
+    assert b.blockers("lib/x.py") == []  # a dead holder blocks nobody
+    assert b.blockers("src/x.py", exclusive=False)[0].agent == "a"
+    clock.advance(61)
+    assert b.blockers("src/x.py") == []
+    assert len(list_leases(swarm)) == 2  # looking broke nothing

@@ -38,7 +38,7 @@ def _manager(as_name: str | None) -> LockManager:
 
     sw = swarm()
     agent = messaging.resolve_sender(sw, as_name)
-    return LockManager(sw, Holder.for_cli(sw, agent))
+    return LockManager(sw, Holder.for_cli(sw.paths, agent))
 
 
 def _describe(lease: Lease, now: float) -> str:
