@@ -76,7 +76,9 @@ class Lease:
         if not isinstance(obj, dict):
             raise ValueError("lease is not an object")
         kw: dict[str, Any] = {f.name: obj.get(f.name) for f in fields(cls)}
-        kw["patterns"] = tuple(kw["patterns"] or ())
+        if not isinstance(kw["patterns"], list):
+            raise ValueError("lease field 'patterns' is invalid")
+        kw["patterns"] = tuple(kw["patterns"])
         _check(kw)
         return cls(**kw)
 

@@ -283,3 +283,24 @@ def test_blockers_are_live_leases_of_others_only(swarm: Swarm, clock: FakeClock)
     clock.advance(61)
     assert b.blockers("src/x.py") == []
     assert len(list_leases(swarm)) == 2  # looking broke nothing
+
+
+def test_reader_waits_for_an_unfinished_record_and_reads_only_new_bytes(swarm: Swarm) -> None:
+    """A reader sees whole records only; the writer side is simulated by hand to freeze
+    it halfway through one record (a real writer does it with a single write)."""
+    from claudeswarm.leases import Lease, Table, encode, grant_record
+
+    mgr(swarm, "a").acquire(["a/**"])
+    journal = state_files(swarm.paths)[0]
+    table = Table(journal).sync()
+    seen = table.offset
+    lease = Lease("b", None, os.getpid(), None, ("b/**",), "exclusive", "", 1.0, 1.0, 60.0, 10**15)
+    data = encode(grant_record(lease))
+    with journal.open("ab") as fh:
+        fh.write(data[:20])
+        fh.flush()
+        assert [x.agent for x in table.sync().leases.values()] == ["a"]
+        assert table.offset == seen + 1  # only the leading newline of the framing
+        fh.write(data[20:])
+    assert sorted(x.agent for x in table.sync().leases.values()) == ["a", "b"]
+    assert table.offset == seen + len(data)
