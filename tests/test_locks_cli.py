@@ -124,3 +124,18 @@ def test_wait_is_granted_when_the_holder_unlocks(project: Path) -> None:
             waiter.wait()
     assert waiter.returncode == 0, err
     assert "locked src/a.py" in out
+
+
+def test_corrupt_table_is_refused_until_repaired(project: Path) -> None:
+    assert run_cli(project, "lock", "--as", "alice", "a.py").returncode == 0
+    journal = project / ".claudeswarm" / "locks.jsonl"
+    journal.write_bytes(b"garbage\x00\n")
+    for args in (("lock", "--as", "bob", "a.py"), ("locks",), ("who", "a.py")):
+        out = run_cli(project, *args)
+        assert out.returncode == EXIT_ERROR, args
+        assert "unlock --repair" in one_line(out.stderr)
+    fixed = run_cli(project, "unlock", "--repair", "--json")
+    assert fixed.returncode == 0, fixed.stderr
+    moved = Path(json.loads(fixed.stdout)["quarantined"])
+    assert moved.read_bytes() == b"garbage\x00\n"
+    assert run_cli(project, "lock", "--as", "bob", "a.py").returncode == 0
