@@ -35,6 +35,14 @@ class Settings:
     rate_repeat: int = _s(3, "times the same body may go to the same recipient per window")
     # -- monitor
     monitor_ring: int = _s(1000, "messages the monitor keeps in memory (its bounded ring)")
+    # -- locks
+    lock_ttl_seconds: float = _s(600.0, "a lease not refreshed for this long may be broken")
+    lock_refresh_interval_seconds: float = _s(
+        15.0, "refresh writes a heartbeat only if the last one is older than this"
+    )
+    lock_compact_bytes: int = _s(
+        256 * 1024, "compact locks.jsonl past this size once most of it is dead records"
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,24 +60,34 @@ def _b32(value: int, length: int) -> str:
 
 
 class _IdSource:
-    """Monotonic within a process: ids from one process never go backwards."""
+    """Monotonic within a process: ids from one process never go backwards.
+
+    Thread-safe, and reset in a forked child: a child that continued its parent's
+    sequence inside the same millisecond would draw the parent's next ids.
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
         self._last_ms = -1
         self._last_rand = 0
 
     def new(self, now: float) -> str:
         ms = int(now * 1000)
-        if ms <= self._last_ms:
-            ms = self._last_ms
-            rand = self._last_rand + 1
-        else:
-            rand = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
-        self._last_ms, self._last_rand = ms, rand
+        with self._lock:
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                rand = self._last_rand + 1
+            else:
+                rand = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
+            self._last_ms, self._last_rand = ms, rand
         return _b32(ms, 10) + _b32(rand, 16)
 
 
 _ids = _IdSource()
+os.register_at_fork(after_in_child=_ids.reset)
 
 
 def new_id(now: float | None = None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import settings
 
-from claudeswarm.message_log import MessageLog, archives
+from claudeswarm.message_log import MessageLog
 from claudeswarm.models import MessageRecord, format_ts, new_id
 from claudeswarm.paths import StatePaths
 from claudeswarm.tailer import BadLine, LogTailer
@@ -131,12 +131,16 @@ def _all_records_tolerant(paths: StatePaths) -> list[MessageRecord]:
         return list(tail)
 
 
-def _rotator(paths: StatePaths, stop_file: Path, out: Path) -> None:
+def _rotator(paths: StatePaths, stop_file: Path, out: Path, at_least: int) -> None:
+    """Rotate every few ms until told to stop and at least ``at_least`` rotations are done
+    (an empty log cannot rotate, so then it appends a marker record first)."""
     done = 0
     with MessageLog(paths, settings(archive_keep=100_000)) as log:
-        while not stop_file.exists():
-            if log.rotate() is not None:
-                done += 1
+        while done < at_least or not stop_file.exists():
+            if log.rotate() is None:
+                log.append(_rec("marker", done))
+                continue
+            done += 1
             time.sleep(0.003)
     out.write_text(str(done))
 
@@ -146,12 +150,12 @@ def _follower(paths: StatePaths, expect: int, out: Path) -> None:
     deadline = time.monotonic() + 120
     with LogTailer(paths) as tail:
         while len(seen) < expect and time.monotonic() < deadline:
-            got = [r.body for r in tail]
+            got = [r.body for r in tail if r.sender != "marker"]
             seen.extend(got)
             if not got:
                 time.sleep(0.001)
         time.sleep(0.05)
-        seen.extend(r.body for r in tail)  # anything past the expected count is a duplicate
+        seen.extend(r.body for r in tail if r.sender != "marker")  # extras are duplicates
     out.write_text("\n".join(seen))
 
 
@@ -165,7 +169,7 @@ def test_tailers_follow_fast_rotation_exactly_once(paths: StatePaths, tmp_path: 
     followers = [
         FORK.Process(target=_follower, args=(paths, expect, tmp_path / f"t{i}")) for i in range(2)
     ]
-    rotator = FORK.Process(target=_rotator, args=(paths, stop, rot_out))
+    rotator = FORK.Process(target=_rotator, args=(paths, stop, rot_out, 100))
     for p in (*followers, rotator):
         p.start()
     procs = [FORK.Process(target=_paced_writer, args=(paths, f"w{i}", per)) for i in range(writers)]
@@ -173,15 +177,10 @@ def test_tailers_follow_fast_rotation_exactly_once(paths: StatePaths, tmp_path: 
         p.start()
     for p in procs:
         p.join(120)
-    while (
-        int(rot_out.read_text() if rot_out.exists() else "0") < 100 and len(archives(paths)) < 100
-    ):
-        _writer(paths, "extra", 0, 1 << 40)
-        time.sleep(0.01)
-        if rotator.exitcode is not None:
-            break
+        assert p.exitcode == 0
     stop.touch()
-    rotator.join(30)
+    rotator.join(120)
+    assert rotator.exitcode == 0
     for f in followers:
         f.join(150)
         assert f.exitcode == 0

@@ -170,3 +170,38 @@ def test_cli_symlinked_state_dir_is_refused(project: Path, tmp_path: Path) -> No
     assert out.returncode == 1
     assert "symlink" in out.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+def test_ids_stay_unique_across_fork_and_threads() -> None:
+    """A forked child must not continue its parent's id sequence inside the same
+    millisecond, and threads must not draw the same id."""
+    import os
+    import threading
+
+    from claudeswarm.models import new_id
+
+    now = 1_800_000_000.0
+    new_id(now)  # the parent's state now holds this millisecond
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: same clock reading as the parent
+        os.write(w, " ".join(new_id(now) for _ in range(50)).encode())
+        os._exit(0)
+    os.close(w)
+    parent = {new_id(now) for _ in range(50)}
+    os.waitpid(pid, 0)
+    child = set(os.read(r, 1 << 16).decode().split())
+    os.close(r)
+    assert len(child) == 50
+    assert parent.isdisjoint(child)
+    drawn: list[str] = []
+
+    def draw() -> None:
+        drawn.extend(new_id(now) for _ in range(2000))
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(drawn)) == len(drawn) == 8000

@@ -33,6 +33,11 @@ COMMANDS: dict[str, str] = {
     "whoami": "agents",
     "agents": "agents",
     "monitor": "monitor",
+    "lock": "locks",
+    "unlock": "locks",
+    "refresh": "locks",
+    "locks": "locks",
+    "who": "locks",
 }
 
 
