@@ -33,6 +33,12 @@ class Settings:
     rate_per_sender: int = _s(60, "messages one sender may send per window")
     rate_per_pair: int = _s(30, "messages one sender may send to one recipient per window")
     rate_repeat: int = _s(3, "times the same body may go to the same recipient per window")
+    # -- tasks
+    task_lease_seconds: float = _s(600.0, "a task claim expires unless heartbeated within this")
+    task_max_attempts: int = _s(3, "claims a task may lose to crashes/expiry before it fails")
+    task_leaseless_grace_seconds: float = _s(
+        30.0, "a claimed task file still without a lease after this is reclaimable"
+    )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "leave": "agents",
     "whoami": "agents",
     "agents": "agents",
+    "task": "tasks",
 }
 
 

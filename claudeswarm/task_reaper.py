@@ -1,0 +1,92 @@
+"""Recovering stale claims: dead owners, expired leases, claims that never got a lease.
+
+A claim is stale when its owner process is gone (pid missing, or reused: another start
+time), when its lease expired by the swarm clock, or when the file has sat in
+``claimed/`` without any lease for ``task_leaseless_grace_seconds`` (its claimer died
+between the rename and the lease write). Staleness is decided once without a lock (cheap
+scan) and again under the task's flock before anything moves, so two reapers, or a reaper
+and a completing owner, never both act on one claim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from claudeswarm import _atomic, registry
+from claudeswarm.models import format_ts
+from claudeswarm.task_files import Task, Transition, lock_path, names, read_task
+
+if TYPE_CHECKING:
+    from claudeswarm.tasks import TaskBoard
+
+
+def reap(board: TaskBoard, agent: str) -> list[Task]:
+    """Move every stale claim back to ``pending/`` (``attempts + 1``) or, at
+    ``task_max_attempts``, to ``failed/`` with the reason; announce each move."""
+    clear_tmp(board)
+    claimed = board.state_path("claimed")
+    moved = []
+    for name in names(claimed):
+        path = claimed / name
+        if stale(board, path) is None:
+            continue
+        with _atomic.flocked(lock_path(board.paths, name[6:32])):
+            found = stale(board, path)  # re-decide under the lock: it may have moved
+            if found is not None:
+                moved.append(give_back(board, *found, path, agent))
+    for task in moved:
+        event = "reaped" if task.status == "pending" else "failed"
+        board.event(event, task, agent, task.reason or "")
+    return moved
+
+
+def stale(board: TaskBoard, path: Path) -> tuple[Task, str] | None:
+    """``(task, why)`` if the claim in ``path`` may be taken back, else ``None``."""
+    try:
+        task = read_task(path, "claimed")
+        ctime = os.lstat(path).st_ctime
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        board.quarantine(path, str(exc))
+        return None
+    lease = task.lease
+    settings = board.swarm.settings
+    if lease is None:
+        # only the filesystem timestamped the claiming rename, so this age is wall time
+        age = time.time() - ctime
+        if age < settings.task_leaseless_grace_seconds:
+            return None
+        return task, f"no lease {age:.0f}s after the claim (claimer died before writing it)"
+    if lease.pid is not None and not registry.process_alive(lease.pid, lease.start_time):
+        return task, f"owner {lease.agent} (pid {lease.pid}) is gone"
+    if lease.expires <= board.swarm.clock():
+        return task, f"lease of {lease.agent} expired at {format_ts(lease.expires)}"
+    return None
+
+
+def give_back(board: TaskBoard, task: Task, why: str, path: Path, agent: str) -> Task:
+    """Count the lost attempt and move the task to ``pending/`` or ``failed/``."""
+    attempts = task.attempts + 1
+    state = "failed" if attempts >= board.swarm.settings.task_max_attempts else "pending"
+    reason = f"gave up after {attempts} lost claims; last: {why}" if state == "failed" else why
+    entry = Transition(state, agent, format_ts(board.swarm.clock()), f"reaped: {why}")
+    task = replace(
+        task, attempts=attempts, lease=None, reason=reason, history=(*task.history, entry)
+    )
+    return board.commit(task, path, state)
+
+
+def clear_tmp(board: TaskBoard) -> None:
+    """Delete temp files whose writer process is gone (writes that never committed)."""
+    tmp = board.state_path("tmp")
+    for name in os.listdir(tmp):
+        pid = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
+        if pid.isdigit() and not registry.process_alive(int(pid), None):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp / name)
