@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,10 +75,7 @@ def give_back(board: TaskBoard, task: Task, why: str, path: Path, agent: str) ->
     state = "failed" if attempts >= board.swarm.settings.task_max_attempts else "pending"
     reason = f"gave up after {attempts} lost claims; last: {why}" if state == "failed" else why
     entry = Transition(state, agent, format_ts(board.swarm.clock()), f"reaped: {why}")
-    task = replace(
-        task, attempts=attempts, lease=None, reason=reason, history=(*task.history, entry)
-    )
-    return board.commit(task, path, state)
+    return board.commit(task, path, state, entry, attempts=attempts, lease=None, reason=reason)
 
 
 def clear_tmp(board: TaskBoard) -> None:

@@ -23,10 +23,12 @@ import builtins
 import contextlib
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from claudeswarm import _atomic, registry
 from claudeswarm import artifacts as _artifacts
@@ -42,16 +44,20 @@ from claudeswarm.task_files import (
     Lease,
     Task,
     Transition,
+    bump,
+    claim_history,
     ensure_board,
     file_name,
     is_task_id,
     locate,
     lock_path,
+    mark,
     names,
     parse_name,
     read_task,
     scan,
     state_dir,
+    store_lease,
     write_task,
 )
 
@@ -59,6 +65,9 @@ __all__ = ["STATES", "Task", "TaskBoard", "UnknownTaskError", "list_tasks", "sta
 
 Warn = Callable[[str], None]
 TITLE_MAX = 200
+#: longest a claimer trusts its cached pending listing without the mark changing (a file
+#: dropped into pending/ by hand bumps nothing)
+QUEUE_SECONDS = 2.0
 
 
 class UnknownTaskError(UsageError):
@@ -149,6 +158,10 @@ class TaskBoard:
         self.warn: Warn = warn or (lambda line: None)
         self.announce = announce
         ensure_board(self.paths)
+        self._queue: deque[str] = deque()
+        self._queue_mark = (-1, -1)
+        self._queue_until = 0.0
+        self._queue_lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -172,14 +185,18 @@ class TaskBoard:
         except (OSError, SwarmError) as exc:  # the task change is committed regardless
             self.warn(f"task {task.id} {event}, but announcing it failed: {exc}")
 
-    def commit(self, task: Task, path: Path, state: str) -> Task:
-        """Rewrite ``task`` in place (durably), then rename it into ``state``."""
+    def commit(self, task: Task, path: Path, state: str, entry: Transition, **changes: Any) -> Task:
+        """Rewrite ``task`` with ``changes`` and ``entry`` appended to its history (the
+        claim itself first, if only its lease recorded it), durably, then rename it into
+        ``state``. Rewriting makes a new inode: a lease kept in an xattr goes with the old
+        one, which is what moving out of ``claimed/`` wants."""
+        task = replace(task, history=(*claim_history(task), entry), **changes)
         write_task(self.paths, task, path, durable=True)
-        if state == "claimed":
-            return replace(task, status=state)
         dest = self.state_path(state) / path.name
         os.rename(path, dest)
         _atomic.fsync_dir(dest.parent)
+        if state in ("pending", "done"):  # claimable again, or may unblock dependents
+            bump(self.paths)
         return replace(task, status=state, owner=None)
 
     # -- reading ---------------------------------------------------------------------------
@@ -264,6 +281,7 @@ class TaskBoard:
             name=file_name(task_id, priority, bool(assignee or deps)),
         )
         write_task(self.paths, task, self.state_path("pending") / task.name, durable=True)
+        bump(self.paths)
         self.event("created", task, created_by, f"priority {priority}")
         return task
 
@@ -277,13 +295,35 @@ class TaskBoard:
         """
         check_agent(agent)
         pending = self.state_path("pending")
-        listing = names(pending)
         if task_id is not None:
-            listing = [n for n in listing if n[6:32] == task_id]
+            listing = [n for n in names(pending) if n[6:32] == task_id]
             if not listing:
                 raise self._not_pending(task_id)
+            task = self._claim_first(agent, iter(listing), task_id)
+            if task is None:
+                raise self._not_pending(task_id)
+            return task
+        return self._claim_first(agent, self._candidates(), None)
+
+    def _candidates(self) -> Iterator[str]:
+        """Pending names in claim order, from a cached listing while the pending mark is
+        unchanged (nothing became claimable since); each name is handed out once."""
+        with self._queue_lock:
+            now = time.monotonic()
+            seen = mark(self.paths)  # read before listing: a later bump invalidates
+            if seen != self._queue_mark or not self._queue or now > self._queue_until:
+                self._queue = deque(names(self.state_path("pending")))
+                self._queue_mark, self._queue_until = seen, now + QUEUE_SECONDS
+        while True:
+            try:
+                yield self._queue.popleft()
+            except IndexError:
+                return
+
+    def _claim_first(self, agent: str, names_: Iterator[str], task_id: str | None) -> Task | None:
+        pending = self.state_path("pending")
         done_ids: set[str] | None = None
-        for name in listing:
+        for name in names_:
             if name.endswith("-r.json"):
                 if done_ids is None:
                     done_ids = {n[6:32] for n in names(self.state_path("done"))}
@@ -300,8 +340,6 @@ class TaskBoard:
             if task is not None:
                 self.event("claimed", task, agent, f"generation {task.generation}")
                 return task
-        if task_id is not None:
-            raise self._not_pending(task_id)
         return None
 
     def _not_pending(self, task_id: str) -> SwarmError:
@@ -362,16 +400,8 @@ class TaskBoard:
                 now + self.swarm.settings.task_lease_seconds,
                 now,
             )
-            task = replace(
-                task,
-                generation=gen,
-                lease=lease,
-                owner=agent,
-                history=(*task.history, Transition("claimed", agent, format_ts(now))),
-            )
-            # not fsynced: losing a lease in a power cut leaves a leaseless claim, which
-            # the reaper returns to pending after the grace period
-            write_task(self.paths, task, path, durable=False)
+            task = replace(task, generation=gen, lease=lease, owner=agent)
+            store_lease(self.paths, task, path)
             return task
 
     # -- the claim holder's operations -----------------------------------------------------
@@ -413,7 +443,7 @@ class TaskBoard:
             assert task.lease is not None
             expires = self.swarm.clock() + self.swarm.settings.task_lease_seconds
             task = replace(task, lease=replace(task.lease, expires=expires))
-            write_task(self.paths, task, path, durable=False)
+            store_lease(self.paths, task, path)
             return task
 
     def complete(
@@ -438,15 +468,16 @@ class TaskBoard:
                 manifest = _artifacts.verify(self.paths.root, specs)
             except _artifacts.ArtifactError as exc:
                 raise RefusedError(f"cannot complete task {task_id}: {exc}") from None
-            task = replace(
+            done = self.commit(
                 task,
+                path,
+                "done",
+                Transition("done", agent, self._ts(), note),
                 specs=specs,
                 artifacts=tuple(s.path for s in specs),
                 manifest=manifest,
                 reason=None,
-                history=(*task.history, Transition("done", agent, self._ts(), note)),
             )
-            done = self.commit(task, path, "done")
         self.event("done", done, agent, f"{len(manifest)} artifacts verified")
         return done
 
@@ -456,8 +487,7 @@ class TaskBoard:
             raise UsageError("a failure needs a reason")
         with self._holding(task_id, agent, generation, "fail") as (task, path):
             entry = Transition("failed", agent, self._ts(), reason)
-            task = replace(task, reason=reason, history=(*task.history, entry))
-            failed = self.commit(task, path, "failed")
+            failed = self.commit(task, path, "failed", entry, reason=reason)
         self.event("failed", failed, agent, reason)
         return failed
 
@@ -467,8 +497,7 @@ class TaskBoard:
         """Hand a task we hold back to ``pending/`` (attempts unchanged)."""
         with self._holding(task_id, agent, generation, "release") as (task, path):
             entry = Transition("pending", agent, self._ts(), note or "released")
-            task = replace(task, lease=None, history=(*task.history, entry))
-            pending = self.commit(task, path, "pending")
+            pending = self.commit(task, path, "pending", entry, lease=None)
         self.event("released", pending, agent, note)
         return pending
 

@@ -112,7 +112,7 @@ def test_hash_mismatch_is_refused_and_match_accepted(swarm: Swarm, project: Path
 def test_artifacts_passed_at_completion_are_checked_too(swarm: Swarm, project: Path) -> None:
     board, task = claimed(swarm, "a.txt")
     (project / "a.txt").write_text("a")
-    with pytest.raises(RefusedError, match="'b.txt' is missing"):
+    with pytest.raises(RefusedError, match=r"'b\.txt' is missing"):
         board.complete(task.id, "w", artifacts=["b.txt"])
     (project / "b.txt").write_text("b")
     done = board.complete(task.id, "w", artifacts=["./b.txt"], note="both")

@@ -295,3 +295,46 @@ def test_settings_are_read_from_env(swarm: Swarm) -> None:
     loaded = load(swarm.paths, env=env).settings
     assert (loaded.task_max_attempts, loaded.task_lease_seconds) == (7, 5.0)
     assert settings().task_leaseless_grace_seconds == 30.0
+
+
+def test_without_xattrs_the_lease_lives_in_the_json(
+    swarm: Swarm, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: a filesystem without user xattrs (setxattr fails with ENOTSUP)."""
+    import errno
+
+    def no_xattr(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOTSUP, "Operation not supported")
+
+    monkeypatch.setattr(os, "setxattr", no_xattr)
+    board = TaskBoard(swarm)
+    t = board.add("t", created_by="lead")
+    got = board.claim("w")
+    assert got is not None
+    again = board.get(t.id)
+    assert (again.owner, again.generation) == ("w", 1)
+    assert [h.state for h in again.history] == ["pending", "claimed"]
+    clock.advance(10)
+    assert board.heartbeat(t.id, "w").lease is not None
+    back = board.release(t.id, "w")
+    assert [h.state for h in back.history] == ["pending", "claimed", "pending"]
+    assert board.get(t.id).lease is None
+
+
+def test_history_records_each_claim_once(swarm: Swarm, project: Path) -> None:
+    board = TaskBoard(swarm)
+    t = board.add("t", created_by="lead", artifacts=["o.txt"])
+    board.claim("a")
+    board.heartbeat(t.id, "a")
+    board.release(t.id, "a")
+    board.claim("b")
+    (project / "o.txt").write_text("o")
+    done = board.complete(t.id, "b", note="ok")
+    assert [(h.state, h.agent) for h in done.history] == [
+        ("pending", "lead"),
+        ("claimed", "a"),
+        ("pending", "a"),
+        ("claimed", "b"),
+        ("done", "b"),
+    ]
+    assert board.get(t.id).history == done.history
