@@ -433,6 +433,29 @@ def write_task(paths: StatePaths, task: Task, dest: Path, *, durable: bool) -> N
         _atomic.fsync_dir(dest.parent)
 
 
+def create_task(paths: StatePaths, task: Task) -> bool:
+    """Commit a new task into ``pending/``: write in ``tmp/``, fsync, hard-link into
+    ``pending/``, drop the temp name, fsync ``pending/``. ``False`` if a task file of that
+    name exists already (an id collision, e.g. from forked id generators): unlike a
+    rename, the link never replaces another task."""
+    dest = state_dir(paths, "pending") / task.name
+    tmp = state_dir(paths, "tmp") / f"{task.name}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = _atomic.open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        os.write(fd, (_json.dumps(record(task)) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    _atomic.fsync_dir(dest.parent)
+    return True
+
+
 def scan(paths: StatePaths, states: tuple[str, ...] = STATES) -> Iterator[tuple[str, Path]]:
     """Every task file in ``states`` as ``(state, path)``, each directory listed once."""
     for state in states:

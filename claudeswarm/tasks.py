@@ -46,6 +46,7 @@ from claudeswarm.task_files import (
     Transition,
     bump,
     claim_history,
+    create_task,
     ensure_board,
     file_name,
     is_task_id,
@@ -262,25 +263,31 @@ class TaskBoard:
                 raise UnknownTaskError(dep)
         specs = artifacts_specs(self.paths.root, artifacts)
         now = self.swarm.clock()
-        task_id = new_id(now)
-        task = Task(
-            id=task_id,
-            title=title,
-            status="pending",
-            priority=priority,
-            assignee=assignee,
-            owner=None,
-            attempts=0,
-            created=format_ts(now),
-            artifacts=tuple(s.path for s in specs),
-            body=body,
-            created_by=created_by,
-            dependencies=deps,
-            specs=tuple(specs),
-            history=(Transition("pending", created_by, format_ts(now), "created"),),
-            name=file_name(task_id, priority, bool(assignee or deps)),
-        )
-        write_task(self.paths, task, self.state_path("pending") / task.name, durable=True)
+        for attempt in range(100):
+            # new_id's sequence state is copied by fork: forked creators can draw the
+            # same ids, so after a collision the random part is drawn afresh
+            task_id = new_id(now) if attempt == 0 else fresh_id(new_id(now))
+            task = Task(
+                id=task_id,
+                title=title,
+                status="pending",
+                priority=priority,
+                assignee=assignee,
+                owner=None,
+                attempts=0,
+                created=format_ts(now),
+                artifacts=tuple(s.path for s in specs),
+                body=body,
+                created_by=created_by,
+                dependencies=deps,
+                specs=tuple(specs),
+                history=(Transition("pending", created_by, format_ts(now), "created"),),
+                name=file_name(task_id, priority, bool(assignee or deps)),
+            )
+            if create_task(self.paths, task):
+                break
+        else:  # pragma: no cover - needs 100 id collisions in a row
+            raise SwarmError("could not find a free task id")
         bump(self.paths)
         self.event("created", task, created_by, f"priority {priority}")
         return task
@@ -542,6 +549,13 @@ class TaskBoard:
             thread.join()
             with contextlib.suppress(RefusedError, UnknownTaskError):
                 self.release(task.id, agent, generation=gen, note="worker stopped")
+
+
+def fresh_id(task_id: str) -> str:
+    """``task_id`` with its 16 random characters drawn again (its time part kept)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    bits = int.from_bytes(os.urandom(10), "big")
+    return task_id[:10] + "".join(alphabet[(bits >> (5 * i)) & 31] for i in range(16))
 
 
 def check_agent(agent: str) -> str:
