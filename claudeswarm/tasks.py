@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from claudeswarm import _atomic, registry
+from claudeswarm import _atomic, registry, task_reaper
 from claudeswarm import artifacts as _artifacts
 from claudeswarm.errors import CorruptRecordError, RefusedError, SwarmError, UsageError
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm, announce
@@ -513,9 +513,7 @@ class TaskBoard:
     def reap(self, agent: str = SYSTEM_SENDER) -> builtins.list[Task]:
         """Return claims of dead owners, expired leases and long leaseless claims to
         ``pending/`` with ``attempts + 1``, or to ``failed/`` at ``task_max_attempts``."""
-        from claudeswarm.task_reaper import reap
-
-        return reap(self, agent)
+        return task_reaper.reap(self, agent)
 
     # -- scripted workers ------------------------------------------------------------------
 
