@@ -19,7 +19,7 @@ from pathlib import Path
 
 from claudeswarm.errors import RefusedError, UsageError
 from claudeswarm.paths import project_relative
-from claudeswarm.task_files import ArtifactSpec, ManifestEntry
+from claudeswarm.task_model import ArtifactSpec, ManifestEntry
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _SHA_MARK = "@sha256:"

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from claudeswarm import _atomic, registry
 from claudeswarm.models import format_ts
-from claudeswarm.task_files import Task, Transition, lock_path, names, read_task
+from claudeswarm.task_files import lock_path, names, read_task
+from claudeswarm.task_model import Task, Transition
 
 if TYPE_CHECKING:
     from claudeswarm.tasks import TaskBoard

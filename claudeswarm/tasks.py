@@ -1,20 +1,19 @@
 """The task board: add, claim exactly once, heartbeat, complete with verified artifacts,
 fail, release, and reap claims whose owner died or whose lease expired.
 
-Protocol (DESIGN.md, "Tasks"; layout in :mod:`claudeswarm.task_files`):
+Protocol (DESIGN.md, "Tasks"; files in :mod:`claudeswarm.task_files`):
 
-- **create**: write in ``tmp/``, fsync, rename into ``pending/``, fsync the directory, and
+- **create**: write in ``tmp/``, fsync, link into ``pending/``, fsync the directory, and
   only then announce it, so whoever hears of a task can open it.
-- **claim**: one ``rename(pending/x, claimed/x)``; exactly one process wins, the others get
-  ``FileNotFoundError`` and try the next file. The winner then writes its lease under the
-  task's flock, but only if the file is still the inode it renamed and has no lease: a
-  claimer stalled past the grace period may have been reaped and re-claimed meanwhile.
-- **every later change** (heartbeat, complete, fail, release, reap) holds the task's flock
-  sidecar, re-reads the file, checks the claim (same agent, same generation), rewrites it
-  in place and then renames it to its next state. A file is in exactly one state
-  directory at any time; nothing is ever copied.
+- **claim** (:mod:`claudeswarm.task_claims`): one ``rename(pending/x, claimed/x)``;
+  exactly one process wins; the winner then records its lease under the task's flock.
+- **every later change** (heartbeat, complete, fail, release, reap) holds the task's flock,
+  re-reads the file, checks the claim (same agent, same generation), rewrites it and
+  then renames it to its next state. A file is in exactly one state directory at any
+  time; nothing is ever copied.
 - **complete** verifies every artifact (:mod:`claudeswarm.artifacts`) while holding the
   flock, so a reaper cannot take the claim between the check and the rename to ``done/``.
+- **reap** (:mod:`claudeswarm.task_reaper`) returns stale claims to ``pending/``.
 """
 
 from __future__ import annotations
@@ -23,14 +22,13 @@ import builtins
 import contextlib
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from claudeswarm import _atomic, registry, task_reaper
+from claudeswarm import _atomic, registry, task_claims, task_reaper
 from claudeswarm import artifacts as _artifacts
 from claudeswarm.errors import CorruptRecordError, RefusedError, SwarmError, UsageError
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm, announce
@@ -40,26 +38,27 @@ from claudeswarm.task_files import (
     PRIORITY_MAX,
     PRIORITY_MIN,
     STATES,
-    ArtifactSpec,
-    Lease,
-    Task,
-    Transition,
     bump,
-    claim_history,
     create_task,
     ensure_board,
     file_name,
-    is_task_id,
     locate,
     lock_path,
-    mark,
     names,
-    parse_name,
     read_task,
     scan,
     state_dir,
     store_lease,
     write_task,
+)
+from claudeswarm.task_model import (
+    ArtifactSpec,
+    Task,
+    Transition,
+    UnknownTaskError,
+    claim_history,
+    is_task_id,
+    parse_name,
 )
 
 __all__ = ["STATES", "Task", "TaskBoard", "UnknownTaskError", "list_tasks", "state_dirs"]
@@ -69,14 +68,6 @@ TITLE_MAX = 200
 #: longest a claimer trusts its cached pending listing without the mark changing (a file
 #: dropped into pending/ by hand bumps nothing)
 QUEUE_SECONDS = 2.0
-
-
-class UnknownTaskError(UsageError):
-    """No task has this id (exit 2)."""
-
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        super().__init__(f"unknown task {task_id!r}")
 
 
 def state_dirs(paths: StatePaths) -> list[Path]:
@@ -305,111 +296,12 @@ class TaskBoard:
         if task_id is not None:
             listing = [n for n in names(pending) if n[6:32] == task_id]
             if not listing:
-                raise self._not_pending(task_id)
-            task = self._claim_first(agent, iter(listing), task_id)
+                raise task_claims.not_pending(self, task_id)
+            task = task_claims.claim_first(self, agent, iter(listing), task_id)
             if task is None:
-                raise self._not_pending(task_id)
+                raise task_claims.not_pending(self, task_id)
             return task
-        return self._claim_first(agent, self._candidates(), None)
-
-    def _candidates(self) -> Iterator[str]:
-        """Pending names in claim order, from a cached listing while the pending mark is
-        unchanged (nothing became claimable since); each name is handed out once."""
-        with self._queue_lock:
-            now = time.monotonic()
-            seen = mark(self.paths)  # read before listing: a later bump invalidates
-            if seen != self._queue_mark or not self._queue or now > self._queue_until:
-                self._queue = deque(names(self.state_path("pending")))
-                self._queue_mark, self._queue_until = seen, now + QUEUE_SECONDS
-        while True:
-            try:
-                yield self._queue.popleft()
-            except IndexError:
-                return
-
-    def _claim_first(self, agent: str, names_: Iterator[str], task_id: str | None) -> Task | None:
-        pending = self.state_path("pending")
-        done_ids: set[str] | None = None
-        for name in names_:
-            if name.endswith("-r.json"):
-                if done_ids is None:
-                    done_ids = {n[6:32] for n in names(self.state_path("done"))}
-                why = self._blocked(pending / name, agent, done_ids)
-                if why:
-                    if task_id is not None:
-                        raise RefusedError(f"cannot claim task {task_id}: {why}")
-                    continue
-            try:
-                os.rename(pending / name, self.state_path("claimed") / name)
-            except FileNotFoundError:
-                continue  # another claimer won this one
-            task = self._take(name, agent)
-            if task is not None:
-                self.event("claimed", task, agent, f"generation {task.generation}")
-                return task
-        return None
-
-    def _not_pending(self, task_id: str) -> SwarmError:
-        where = locate(self.paths, task_id)
-        if where is None:
-            return UnknownTaskError(task_id)
-        return RefusedError(f"cannot claim task {task_id}: it is {where[0]}, not pending")
-
-    def _blocked(self, path: Path, agent: str, done_ids: set[str]) -> str | None:
-        """Why ``agent`` may not claim this restricted task (``None``: it may)."""
-        try:
-            task = read_task(path, "pending")
-        except FileNotFoundError:
-            return "it was just claimed"
-        except ValueError as exc:
-            self.quarantine(path, str(exc))
-            return "its file is corrupt (quarantined)"
-        if task.assignee and task.assignee != agent:
-            return f"it is assigned to {task.assignee}"
-        waiting = [d for d in task.dependencies if d not in done_ids]
-        return f"it waits for task {waiting[0]} to be done" if waiting else None
-
-    def _take(self, name: str, agent: str) -> Task | None:
-        """Write our lease into a file we just renamed into ``claimed/``.
-
-        What we renamed is the version we read right after the rename: no lease, and its
-        history length (every rewrite except a heartbeat appends to the history, and a
-        task never returns to ``pending/`` without a rewrite). Under the flock the file
-        must still be that version; otherwise (reaped and re-claimed while we stalled, or
-        another claimer of the same version wrote its lease first) we lost: ``None``.
-        Inode numbers cannot serve here: the filesystem reuses a freed one at once.
-        """
-        path = self.state_path("claimed") / name
-        try:
-            seen = read_task(path, "claimed")
-        except FileNotFoundError:
-            return None
-        except ValueError as exc:
-            self.quarantine(path, str(exc))
-            return None
-        return self._lease_if_unchanged(path, agent, seen)
-
-    def _lease_if_unchanged(self, path: Path, agent: str, seen: Task) -> Task | None:
-        with _atomic.flocked(lock_path(self.paths, seen.id)):
-            try:
-                task = read_task(path, "claimed")
-            except (FileNotFoundError, ValueError):
-                return None
-            if task.lease is not None or len(task.history) != len(seen.history):
-                return None
-            now = self.swarm.clock()
-            gen = task.generation + 1
-            lease = Lease(
-                agent,
-                self.pid,
-                self.start_time,
-                gen,
-                now + self.swarm.settings.task_lease_seconds,
-                now,
-            )
-            task = replace(task, generation=gen, lease=lease, owner=agent)
-            store_lease(self.paths, task, path)
-            return task
+        return task_claims.claim_first(self, agent, task_claims.candidates(self), None)
 
     # -- the claim holder's operations -----------------------------------------------------
 
@@ -510,43 +402,17 @@ class TaskBoard:
 
     # -- reaping ---------------------------------------------------------------------------
 
+    def working(
+        self, task: Task, *, interval: float | None = None
+    ) -> contextlib.AbstractContextManager[Task]:
+        """Heartbeat ``task`` from a background thread while the block runs; release it
+        if the block raises or ends without completing it (see :func:`task_claims.working`)."""
+        return task_claims.working(self, task, interval)
+
     def reap(self, agent: str = SYSTEM_SENDER) -> builtins.list[Task]:
         """Return claims of dead owners, expired leases and long leaseless claims to
         ``pending/`` with ``attempts + 1``, or to ``failed/`` at ``task_max_attempts``."""
         return task_reaper.reap(self, agent)
-
-    # -- scripted workers ------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def working(self, task: Task, *, interval: float | None = None) -> Iterator[Task]:
-        """Heartbeat ``task`` from a background thread while the block runs.
-
-        If the block raises, or ends without completing/failing the task, the claim is
-        released (when still ours). Heartbeats stop quietly once the claim is lost; the
-        final ``complete`` will then be refused.
-        """
-        if task.lease is None:
-            raise UsageError(f"task {task.id} is not claimed")
-        agent, gen = task.lease.agent, task.lease.generation
-        every = interval or max(self.swarm.settings.task_lease_seconds / 3, 0.05)
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(every):
-                try:
-                    self.heartbeat(task.id, agent, generation=gen)
-                except SwarmError:
-                    return
-
-        thread = threading.Thread(target=beat, name=f"heartbeat-{task.id}", daemon=True)
-        thread.start()
-        try:
-            yield task
-        finally:
-            stop.set()
-            thread.join()
-            with contextlib.suppress(RefusedError, UnknownTaskError):
-                self.release(task.id, agent, generation=gen, note="worker stopped")
 
 
 def fresh_id(task_id: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from claudeswarm import task_claims
 from claudeswarm.errors import RefusedError, UsageError
 from claudeswarm.messaging import Swarm, recent
 from claudeswarm.task_files import STATES, names, state_dir
@@ -183,7 +184,7 @@ def test_a_stalled_claimer_does_not_overwrite_a_newer_claim(swarm: Swarm) -> Non
     winner = board.claim("fresh")
     assert winner is not None
     # the stalled claimer now takes the lock and compares with what it read: lost
-    assert board._lease_if_unchanged(claimed, "stalled", stalled_saw) is None
+    assert task_claims.lease_if_unchanged(board, claimed, "stalled", stalled_saw) is None
     assert board.get(t.id).owner == "fresh"
 
 
@@ -195,9 +196,9 @@ def test_two_claimers_of_one_version_get_one_lease(swarm: Swarm) -> None:
     claimed = state_dir(swarm.paths, "claimed") / name
     os.rename(state_dir(swarm.paths, "pending") / name, claimed)
     seen = board.get(t.id)
-    first = board._lease_if_unchanged(claimed, "a", seen)
+    first = task_claims.lease_if_unchanged(board, claimed, "a", seen)
     assert first is not None
-    assert board._lease_if_unchanged(claimed, "b", seen) is None
+    assert task_claims.lease_if_unchanged(board, claimed, "b", seen) is None
     assert board.get(t.id).owner == "a"
 
 
