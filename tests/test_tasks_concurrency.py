@@ -306,3 +306,84 @@ def _hold(paths: StatePaths, settings: Settings, fd: int) -> None:
 
 
 pytestmark = pytest.mark.timeout(600)
+
+
+# -- racing owners and reapers ------------------------------------------------------------
+
+
+def _complete_all(
+    paths: StatePaths, settings: Settings, ids: list[str], go: Path, out: Path
+) -> None:
+    from claudeswarm.errors import RefusedError
+
+    board = TaskBoard(Swarm(paths, settings), announce=False)
+    wait_for(go)
+    results = []
+    for task_id in ids:
+        try:
+            board.complete(task_id, "w")
+            results.append(f"{task_id} ok")
+        except RefusedError:
+            results.append(f"{task_id} refused")
+    out.write_text("\n".join(results))
+
+
+def _reap_all(paths: StatePaths, settings: Settings, go: Path, out: Path) -> None:
+    board = TaskBoard(Swarm(paths, settings), announce=False)
+    wait_for(go)
+    moved = []
+    for _ in range(30):
+        moved += [t.id for t in board.reap()]
+    out.write_text("\n".join(moved))
+
+
+def _claimed_with_artifacts(swarm: Swarm, n: int, lease: float) -> list[str]:
+    board = TaskBoard(Swarm(swarm.paths, replace(swarm.settings, task_lease_seconds=lease)))
+    ids = []
+    for i in range(n):
+        (swarm.paths.root / f"a{i}.txt").write_text(f"artifact {i}")
+        ids.append(board.add(f"t{i}", created_by="lead", artifacts=[f"a{i}.txt"]).id)
+    while board.claim("w") is not None:
+        pass
+    return ids
+
+
+def test_two_completers_of_one_claim_succeed_once(swarm: Swarm, tmp_path: Path) -> None:
+    ids = _claimed_with_artifacts(swarm, 60, lease=600.0)
+    go = tmp_path / "go"
+    outs = [tmp_path / "c1", tmp_path / "c2"]
+    threading.Timer(0.3, go.touch).start()
+    run_children(_complete_all, [(swarm.paths, swarm.settings, ids, go, o) for o in outs])
+    oks = Counter(
+        line.split()[0] for o in outs for line in o.read_text().splitlines() if "ok" in line
+    )
+    assert oks == Counter(dict.fromkeys(ids, 1))
+    assert census(swarm.paths) == Counter(dict.fromkeys(ids, 1))
+    assert {t.status for t in list_tasks(swarm, verify=True) if not t.ghost} == {"done"}
+
+
+def test_completer_racing_a_reaper_never_both(swarm: Swarm, tmp_path: Path) -> None:
+    """Leases of 0 s: every claim is expired, so the reaper and the owner race for each
+    task. Each task ends either done (completion won) or pending (the reaper won), never
+    both, never lost, and the completer's answer agrees with where the task is."""
+    ids = _claimed_with_artifacts(swarm, 60, lease=0.0)
+    go, done_out, reap_out = tmp_path / "go", tmp_path / "done", tmp_path / "reaped"
+    threading.Timer(0.3, go.touch).start()
+    procs = [
+        CTX.Process(target=_complete_all, args=(swarm.paths, swarm.settings, ids, go, done_out)),
+        CTX.Process(target=_reap_all, args=(swarm.paths, swarm.settings, go, reap_out)),
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    assert [p.exitcode for p in procs] == [0, 0]
+    completed = {ln.split()[0] for ln in done_out.read_text().splitlines() if ln.endswith(" ok")}
+    reaped = set(reap_out.read_text().split())
+    assert completed.isdisjoint(reaped)
+    assert completed | reaped == set(ids)
+    assert census(swarm.paths) == Counter(dict.fromkeys(ids, 1))
+    by_state = {t.id: t for t in list_tasks(swarm, verify=True)}
+    assert {i for i, t in by_state.items() if t.status == "done"} == completed
+    assert all(by_state[i].status == "pending" and by_state[i].attempts == 1 for i in reaped)
+    assert not any(t.ghost for t in by_state.values())
