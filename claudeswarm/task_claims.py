@@ -51,29 +51,41 @@ def candidates(board: TaskBoard) -> Iterator[str]:
 def claim_first(
     board: TaskBoard, agent: str, names_: Iterator[str], task_id: str | None
 ) -> Task | None:
+    """Claim the first of ``names_`` that ``agent`` may take and wins the rename for.
+
+    Restricted tasks blocked for ``agent`` are put back at the front of the board's
+    cached queue, so another agent (or a later call) still sees them in order.
+    """
     pending = board.state_path("pending")
     done_ids: set[str] | None = None
-    for name in names_:
-        if name.endswith("-r.json"):
-            if done_ids is None:
-                done_ids = {n[6:32] for n in names(board.state_path("done"))}
-            why = blocked(board, pending / name, agent, done_ids)
-            if why:
-                if task_id is not None:
-                    raise RefusedError(f"cannot claim task {task_id}: {why}")
-                continue
-        try:
-            os.rename(pending / name, board.state_path("claimed") / name)
-        except FileNotFoundError:
-            continue  # another claimer won this one
-        task = take(board, name, agent)
-        if task is not None:
-            board.event("claimed", task, agent, f"generation {task.generation}")
-            return task
-    return None
+    skipped: list[str] = []
+    try:
+        for name in names_:
+            if name.endswith("-r.json"):
+                if done_ids is None:
+                    done_ids = {n[6:32] for n in names(board.state_path("done"))}
+                why = blocked(board, pending / name, agent, done_ids)
+                if why:
+                    if task_id is not None:
+                        raise RefusedError(f"cannot claim task {task_id}: {why}")
+                    skipped.append(name)
+                    continue
+            try:
+                os.rename(pending / name, board.state_path("claimed") / name)
+            except FileNotFoundError:
+                continue  # another claimer won this one
+            task = take(board, name, agent)
+            if task is not None:
+                board.event("claimed", task, agent, f"generation {task.generation}")
+                return task
+        return None
+    finally:
+        if task_id is None and skipped:
+            board._queue.extendleft(reversed(skipped))
 
 
 def not_pending(board: TaskBoard, task_id: str) -> SwarmError:
+    """The error for claiming ``task_id`` when it is not in ``pending/``."""
     where = locate(board.paths, task_id)
     if where is None:
         return UnknownTaskError(task_id)
@@ -117,6 +129,7 @@ def take(board: TaskBoard, name: str, agent: str) -> Task | None:
 
 
 def lease_if_unchanged(board: TaskBoard, path: Path, agent: str, seen: Task) -> Task | None:
+    """Under the task's flock: record our lease if the file is still version ``seen``."""
     with _atomic.flocked(lock_path(board.paths, seen.id)):
         try:
             task = read_task(path, "claimed")

@@ -339,3 +339,17 @@ def test_history_records_each_claim_once(swarm: Swarm, project: Path) -> None:
         ("done", "b"),
     ]
     assert board.get(t.id).history == done.history
+
+
+def test_one_board_shared_by_agents_keeps_blocked_tasks_in_view(swarm: Swarm) -> None:
+    """The cached pending listing must not forget a task one agent was not allowed to take."""
+    board = TaskBoard(swarm)
+    bobs = board.add("for bob", created_by="lead", assignee="bob", priority=1)
+    first = board.add("anyone", created_by="lead")
+    board.add("anyone else", created_by="lead")
+    got = board.claim("alice")
+    assert got is not None
+    assert got.id == first.id
+    mine = board.claim("bob")  # his task outranks the open one still queued
+    assert mine is not None
+    assert mine.id == bobs.id

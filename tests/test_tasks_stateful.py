@@ -45,6 +45,7 @@ def dead_pid() -> int:
 @dataclass
 class Model:
     priority: int
+    assignee: str | None = None
     state: str = "pending"
     attempts: int = 0
     generation: int = 0
@@ -81,8 +82,12 @@ class BoardMachine(RuleBasedStateMachine):
         self.swarm.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def _expected_claim(self) -> str | None:
-        pending = [(-m.priority, tid) for tid, m in self.model.items() if m.state == "pending"]
+    def _expected_claim(self, agent: str) -> str | None:
+        pending = [
+            (-m.priority, tid)
+            for tid, m in self.model.items()
+            if m.state == "pending" and m.assignee in (None, agent)
+        ]
         return min(pending)[1] if pending else None
 
     def _ours(self, h: Handle) -> bool:
@@ -91,15 +96,17 @@ class BoardMachine(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------------
 
-    @rule(priority=st.integers(-2, 2))
-    def create(self, priority: int) -> None:
+    @rule(priority=st.integers(-2, 2), assignee=st.sampled_from((None, None, *AGENTS)))
+    def create(self, priority: int, assignee: str | None) -> None:
         n = len(self.model)
-        task = self.live.add(f"t{n}", created_by="lead", priority=priority, artifacts=[f"o/{n}"])
-        self.model[task.id] = Model(priority)
+        task = self.live.add(
+            f"t{n}", created_by="lead", priority=priority, assignee=assignee, artifacts=[f"o/{n}"]
+        )
+        self.model[task.id] = Model(priority, assignee)
 
     @rule(agent=st.sampled_from(AGENTS), dead=st.booleans())
     def claim(self, agent: str, dead: bool) -> None:
-        expected = self._expected_claim()
+        expected = self._expected_claim(agent)
         task = (self.dead if dead else self.live).claim(agent)
         assert (task.id if task else None) == expected
         if task is None:
