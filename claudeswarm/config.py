@@ -39,6 +39,9 @@ class Settings:
     task_leaseless_grace_seconds: float = _s(
         30.0, "a claimed task file still without a lease after this is reclaimable"
     )
+    task_auto_reap_seconds: float = _s(
+        10.0, "a claim finding nothing reaps stale claims, at most this often (0: always)"
+    )
 
 
 @dataclass(frozen=True)

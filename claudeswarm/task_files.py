@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from claudeswarm import _atomic, _json
 from claudeswarm.paths import StatePaths, ensure_dir
@@ -181,6 +182,23 @@ def _xattr_lease(fd: int) -> bytes | None:
         if exc.errno == errno.ENODATA or exc.errno in _NO_XATTR:
             return None
         raise
+
+
+def peek_lease(path: Path) -> Lease | Literal["unknown"] | None:
+    """The lease in the xattr of ``path`` without opening the file; ``"unknown"`` when
+    the attribute cannot tell (absent, unreadable, unsupported: read the file), ``None``
+    when the file is gone."""
+    try:
+        raw = os.getxattr(path, LEASE_XATTR, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "unknown"
+    try:
+        lease: Lease = _build(Lease, _json.loads(raw), "lease")
+    except ValueError:
+        return "unknown"
+    return lease
 
 
 def store_lease(paths: StatePaths, task: Task, path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from claudeswarm import _atomic, registry
 from claudeswarm.models import format_ts
-from claudeswarm.task_files import lock_path, names, read_task
+from claudeswarm.task_files import lock_path, names, peek_lease, read_task
 from claudeswarm.task_model import Task, Transition
 
 if TYPE_CHECKING:
@@ -31,9 +31,10 @@ def reap(board: TaskBoard, agent: str) -> list[Task]:
     clear_tmp(board)
     claimed = board.state_path("claimed")
     moved = []
+    alive: dict[tuple[int, int | None], bool] = {}
     for name in names(claimed):
         path = claimed / name
-        if stale(board, path) is None:
+        if not may_be_stale(board, path, alive) or stale(board, path) is None:
             continue
         with _atomic.flocked(lock_path(board.paths, name[6:32])):
             found = stale(board, path)  # re-decide under the lock: it may have moved
@@ -43,6 +44,24 @@ def reap(board: TaskBoard, agent: str) -> list[Task]:
         event = "reaped" if task.status == "pending" else "failed"
         board.event(event, task, agent, task.reason or "")
     return moved
+
+
+def may_be_stale(board: TaskBoard, path: Path, alive: dict[tuple[int, int | None], bool]) -> bool:
+    """Cheap first look through the lease xattr alone (no open, no parse of the task);
+    ``alive`` caches process liveness for one pass. False only for a live, unexpired
+    lease."""
+    lease = peek_lease(path)
+    if lease is None:
+        return False
+    if lease == "unknown":
+        return True
+    if lease.pid is not None:
+        key = (lease.pid, lease.start_time)
+        if key not in alive:
+            alive[key] = registry.process_alive(lease.pid, lease.start_time)
+        if not alive[key]:
+            return True
+    return lease.expires <= board.swarm.clock()
 
 
 def stale(board: TaskBoard, path: Path) -> tuple[Task, str] | None:

@@ -22,6 +22,7 @@ import builtins
 import contextlib
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -30,7 +31,13 @@ from typing import Any, Literal
 
 from claudeswarm import _atomic, registry, task_claims, task_reaper
 from claudeswarm import artifacts as _artifacts
-from claudeswarm.errors import CorruptRecordError, RefusedError, SwarmError, UsageError
+from claudeswarm.errors import (
+    CorruptRecordError,
+    RefusedError,
+    SwarmError,
+    UnavailableError,
+    UsageError,
+)
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm, announce
 from claudeswarm.models import check_name, format_ts, new_id
 from claudeswarm.paths import StatePaths
@@ -288,8 +295,9 @@ class TaskBoard:
     def claim(self, agent: str, task_id: str | None = None) -> Task | None:
         """Claim ``task_id``, or the best claimable task (priority, then age).
 
-        Returns ``None`` when nothing is claimable; with ``task_id``, refusals raise
-        :class:`RefusedError` (or :class:`UnknownTaskError`).
+        Returns ``None`` when nothing is claimable, after reaping stale claims once (so a
+        crashed worker's task is picked up without anyone running ``task reap``); with
+        ``task_id``, refusals raise :class:`RefusedError` (or :class:`UnknownTaskError`).
         """
         check_agent(agent)
         pending = self.state_path("pending")
@@ -301,7 +309,10 @@ class TaskBoard:
             if task is None:
                 raise task_claims.not_pending(self, task_id)
             return task
-        return task_claims.claim_first(self, agent, task_claims.candidates(self), None)
+        task = task_claims.claim_first(self, agent, task_claims.candidates(self), None)
+        if task is None and self._auto_reap():  # bounded work in a normal call: no daemon
+            task = task_claims.claim_first(self, agent, task_claims.candidates(self), None)
+        return task
 
     # -- the claim holder's operations -----------------------------------------------------
 
@@ -408,6 +419,30 @@ class TaskBoard:
         """Heartbeat ``task`` from a background thread while the block runs; release it
         if the block raises or ends without completing it (see :func:`task_claims.working`)."""
         return task_claims.working(self, task, interval)
+
+    def _auto_reap(self) -> builtins.list[Task]:
+        """Reap on behalf of a claim that found nothing, at most once per
+        ``task_auto_reap_seconds`` across all processes (one holder of ``reap.stamp``'s
+        flock does it; the others skip rather than wait)."""
+        stamp = state_dir(self.paths, "locks") / "reap.stamp"
+        every = self.swarm.settings.task_auto_reap_seconds
+
+        def recent() -> bool:
+            try:
+                return time.time() - os.stat(stamp).st_mtime < every
+            except FileNotFoundError:
+                return False
+
+        if recent():
+            return []
+        try:
+            with _atomic.flocked(stamp, timeout=0):
+                if recent():
+                    return []
+                os.utime(stamp)
+                return self.reap()
+        except UnavailableError:
+            return []  # another process is reaping right now
 
     def reap(self, agent: str = SYSTEM_SENDER) -> builtins.list[Task]:
         """Return claims of dead owners, expired leases and long leaseless claims to

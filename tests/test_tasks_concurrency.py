@@ -344,8 +344,8 @@ def _claimed_with_artifacts(swarm: Swarm, n: int, lease: float) -> list[str]:
     for i in range(n):
         (swarm.paths.root / f"a{i}.txt").write_text(f"artifact {i}")
         ids.append(board.add(f"t{i}", created_by="lead", artifacts=[f"a{i}.txt"]).id)
-    while board.claim("w") is not None:
-        pass
+    for _ in ids:
+        assert board.claim("w") is not None
     return ids
 
 

@@ -71,7 +71,12 @@ class BoardMachine(RuleBasedStateMachine):
         (root / ".git").mkdir(parents=True)
         paths = ensure_state(StatePaths(root, root / ".claudeswarm"))
         self.clock = FakeClock()
-        conf = replace(Settings(), task_lease_seconds=TTL, task_max_attempts=MAX_ATTEMPTS)
+        conf = replace(
+            Settings(),
+            task_lease_seconds=TTL,
+            task_max_attempts=MAX_ATTEMPTS,
+            task_auto_reap_seconds=0.0,
+        )
         self.swarm = Swarm(paths, conf, self.clock)
         self.live = TaskBoard(self.swarm, announce=False)
         self.dead = TaskBoard(self.swarm, pid=dead_pid(), announce=False)
@@ -107,6 +112,9 @@ class BoardMachine(RuleBasedStateMachine):
     @rule(agent=st.sampled_from(AGENTS), dead=st.booleans())
     def claim(self, agent: str, dead: bool) -> None:
         expected = self._expected_claim(agent)
+        if expected is None:  # claim reaps once when nothing is claimable
+            self._model_reap()
+            expected = self._expected_claim(agent)
         task = (self.dead if dead else self.live).claim(agent)
         assert (task.id if task else None) == expected
         if task is None:
@@ -167,9 +175,7 @@ class BoardMachine(RuleBasedStateMachine):
     def expire(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    @rule()
-    def reap(self) -> None:
-        moved = {t.id: t for t in self.live.reap()}
+    def _model_reap(self) -> set[str]:
         expected = set()
         for tid, m in self.model.items():
             if m.state == "claimed" and (m.dead or m.expires <= self.clock.now):
@@ -177,6 +183,12 @@ class BoardMachine(RuleBasedStateMachine):
                 m.attempts += 1
                 m.state = "failed" if m.attempts >= MAX_ATTEMPTS else "pending"
                 m.owner = None
+        return expected
+
+    @rule()
+    def reap(self) -> None:
+        moved = {t.id: t for t in self.live.reap()}
+        expected = self._model_reap()
         assert set(moved) == expected
         for tid in expected:
             assert moved[tid].status == self.model[tid].state
