@@ -353,3 +353,18 @@ def test_one_board_shared_by_agents_keeps_blocked_tasks_in_view(swarm: Swarm) ->
     mine = board.claim("bob")  # his task outranks the open one still queued
     assert mine is not None
     assert mine.id == bobs.id
+
+
+def test_scripted_worker_loop_from_the_readme(swarm: Swarm, project: Path) -> None:
+    board = TaskBoard(swarm)
+    for i in range(3):
+        board.add(f"t{i}", created_by="lead", artifacts=[f"out/{i}.txt"])
+    (project / "out").mkdir()
+    finished = []
+    while (task := board.claim("worker-1")) is not None:
+        with board.working(task):
+            (project / task.artifacts[0]).write_text(task.title)
+            board.complete(task.id, "worker-1", generation=task.generation)
+        finished.append(task.title)
+    assert finished == ["t0", "t1", "t2"]
+    assert {t.status for t in list_tasks(swarm, verify=True)} == {"done"}

@@ -96,7 +96,12 @@ def _detail(t: Task, problems: list[str] | None) -> str:
         lines.append(f"  after {', '.join(t.dependencies)}")
     if t.lease and t.status == "claimed":
         lease = t.lease
-        lines.append(f"  claimed by {lease.agent} (pid {lease.pid}, generation {lease.generation})")
+        from claudeswarm.models import format_ts
+
+        lines.append(
+            f"  claimed by {lease.agent} (pid {lease.pid}, generation {lease.generation}),"
+            f" lease until {format_ts(lease.expires)}"
+        )
     for spec in t.specs:
         lines.append(f"  artifact {spec.path}{' (may be empty)' if spec.allow_empty else ''}")
     for m in t.manifest or ():
