@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from claudeswarm import _atomic, _json
+from claudeswarm.errors import StateError
 from claudeswarm.paths import StatePaths, ensure_dir
 from claudeswarm.task_model import (
     Lease,
@@ -45,6 +47,7 @@ RANK_ZERO = 50000
 NAME_LEN = 39
 LOCK_STRIPES = 256
 MARK_MAX = 1 << 20
+MAX_TASK_BYTES = 4 << 20
 
 
 def tasks_dir(paths: StatePaths) -> Path:
@@ -141,23 +144,36 @@ def read_task(path: Path, status: str) -> Task:
 
 
 def read_with_inode(path: Path, status: str) -> tuple[Task, int]:
-    """The task in ``path`` and the inode it was read from (one open, no race)."""
-    fd = _atomic.open_nofollow(path, os.O_RDONLY)
+    """The task in ``path`` and the inode it was read from (one open, no race).
+
+    Anything that is not a readable task file (a symlink, a directory, a FIFO, more than
+    ``MAX_TASK_BYTES``, bad JSON, a bad field) raises ``ValueError`` so the caller can
+    quarantine it; ``FileNotFoundError`` means it moved away.
+    """
     try:
-        ino = os.fstat(fd).st_ino
+        fd = _atomic.open_nofollow(path, os.O_RDONLY | os.O_NONBLOCK)
+    except StateError:
+        raise ValueError("it is a symlink") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ValueError(exc.strerror or "unreadable") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TASK_BYTES:
+            raise ValueError("not a regular task file (or larger than MAX_TASK_BYTES)")
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
+        data = b"".join(chunks)
         lease_raw = _xattr_lease(fd) if status == "claimed" else None
     finally:
         os.close(fd)
     try:
-        task = from_record(_json.loads(b"".join(chunks)), status, path.name)
+        task = from_record(_json.loads(data), status, path.name)
         if lease_raw is not None:
             lease = _build(Lease, _json.loads(lease_raw), "lease")
             task = replace(task, lease=lease, generation=lease.generation, owner=lease.agent)
             task = replace(task, history=claim_history(task))
-        return task, ino
+        return task, st.st_ino
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
 

@@ -368,3 +368,25 @@ def test_scripted_worker_loop_from_the_readme(swarm: Swarm, project: Path) -> No
         finished.append(task.title)
     assert finished == ["t0", "t1", "t2"]
     assert {t.status for t in list_tasks(swarm, verify=True)} == {"done"}
+
+
+def test_planted_symlink_directory_and_fifo_do_not_stop_the_board(
+    swarm: Swarm, project: Path
+) -> None:
+    board = TaskBoard(swarm)
+    good = board.add("good", created_by="lead")
+    pending = state_dir(swarm.paths, "pending")
+    secret = project.parent / "secret.json"
+    secret.write_text("{}")
+    (pending / "00000-01M82NRGXCCQB9B8WRRFN0M4J7-o.json").symlink_to(secret)
+    (pending / "00000-01M82NRGXCCQB9B8WRRFN0M4J8-o.json").mkdir()
+    os.mkfifo(pending / "00000-01M82NRGXCCQB9B8WRRFN0M4J9-o.json")
+    assert [t.id for t in list_tasks(swarm)] == [good.id]
+    warnings: list[str] = []
+    board = TaskBoard(swarm, warn=warnings.append)
+    got = board.claim("w")
+    assert got is not None
+    assert got.id == good.id
+    assert len(warnings) == 3
+    assert secret.read_text() == "{}"  # the link was moved, never followed
+    assert sorted(os.listdir(pending)) == []
