@@ -17,12 +17,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claudeswarm import _atomic, registry
+from claudeswarm.errors import UnavailableError
 from claudeswarm.models import format_ts
-from claudeswarm.task_files import lock_path, names, peek_lease, read_task
+from claudeswarm.task_files import lock_path, names, peek_lease, read_task, state_dir
 from claudeswarm.task_model import Task, Transition
 
 if TYPE_CHECKING:
     from claudeswarm.tasks import TaskBoard
+
+
+def auto_reap(board: TaskBoard) -> list[Task]:
+    """Reap on behalf of a claim that found nothing, at most once per
+    ``task_auto_reap_seconds`` (the mtime of ``locks/reap.stamp``) across all processes;
+    one process at a time does it (``reap.lock``), the others skip rather than wait."""
+    stamp = state_dir(board.paths, "locks") / "reap.stamp"
+    every = board.swarm.settings.task_auto_reap_seconds
+
+    def recent() -> bool:
+        try:
+            return time.time() - os.stat(stamp).st_mtime < every
+        except FileNotFoundError:
+            return False
+
+    if recent():
+        return []
+    try:
+        with _atomic.flocked(stamp.with_name("reap.lock"), timeout=0):
+            if recent():
+                return []
+            os.close(_atomic.open_nofollow(stamp, os.O_WRONLY | os.O_CREAT))
+            os.utime(stamp)
+            return board.reap()
+    except UnavailableError:
+        return []  # another process is reaping right now
 
 
 def reap(board: TaskBoard, agent: str) -> list[Task]:

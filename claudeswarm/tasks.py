@@ -22,7 +22,6 @@ import builtins
 import contextlib
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -35,7 +34,6 @@ from claudeswarm.errors import (
     CorruptRecordError,
     RefusedError,
     SwarmError,
-    UnavailableError,
     UsageError,
 )
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm, announce
@@ -64,8 +62,8 @@ from claudeswarm.task_model import (
     Transition,
     UnknownTaskError,
     claim_history,
+    fresh_id,
     is_task_id,
-    parse_name,
 )
 
 __all__ = ["STATES", "Task", "TaskBoard", "UnknownTaskError", "list_tasks", "state_dirs"]
@@ -310,7 +308,7 @@ class TaskBoard:
                 raise task_claims.not_pending(self, task_id)
             return task
         task = task_claims.claim_first(self, agent, task_claims.candidates(self), None)
-        if task is None and self._auto_reap():  # bounded work in a normal call: no daemon
+        if task is None and task_reaper.auto_reap(self):  # bounded work in a normal call: no daemon
             task = task_claims.claim_first(self, agent, task_claims.candidates(self), None)
         return task
 
@@ -420,41 +418,10 @@ class TaskBoard:
         if the block raises or ends without completing it (see :func:`task_claims.working`)."""
         return task_claims.working(self, task, interval)
 
-    def _auto_reap(self) -> builtins.list[Task]:
-        """Reap on behalf of a claim that found nothing, at most once per
-        ``task_auto_reap_seconds`` across all processes (one holder of ``reap.stamp``'s
-        flock does it; the others skip rather than wait)."""
-        stamp = state_dir(self.paths, "locks") / "reap.stamp"
-        every = self.swarm.settings.task_auto_reap_seconds
-
-        def recent() -> bool:
-            try:
-                return time.time() - os.stat(stamp).st_mtime < every
-            except FileNotFoundError:
-                return False
-
-        if recent():
-            return []
-        try:
-            with _atomic.flocked(stamp, timeout=0):
-                if recent():
-                    return []
-                os.utime(stamp)
-                return self.reap()
-        except UnavailableError:
-            return []  # another process is reaping right now
-
     def reap(self, agent: str = SYSTEM_SENDER) -> builtins.list[Task]:
         """Return claims of dead owners, expired leases and long leaseless claims to
         ``pending/`` with ``attempts + 1``, or to ``failed/`` at ``task_max_attempts``."""
         return task_reaper.reap(self, agent)
-
-
-def fresh_id(task_id: str) -> str:
-    """``task_id`` with its 16 random characters drawn again (its time part kept)."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    bits = int.from_bytes(os.urandom(10), "big")
-    return task_id[:10] + "".join(alphabet[(bits >> (5 * i)) & 31] for i in range(16))
 
 
 def check_agent(agent: str) -> str:
@@ -468,9 +435,3 @@ def check_agent(agent: str) -> str:
 def artifacts_specs(root: Path, items: Iterable[str | ArtifactSpec]) -> list[ArtifactSpec]:
     """Parse CLI-style artifact strings (specs pass through)."""
     return [i if isinstance(i, ArtifactSpec) else _artifacts.parse_spec(root, i) for i in items]
-
-
-def task_id_of(name: str) -> str | None:
-    """The task id in a board file name (``None`` if it is not one)."""
-    parsed = parse_name(name)
-    return None if parsed is None else parsed[0]

@@ -390,3 +390,22 @@ def test_planted_symlink_directory_and_fifo_do_not_stop_the_board(
     assert len(warnings) == 3
     assert secret.read_text() == "{}"  # the link was moved, never followed
     assert sorted(os.listdir(pending)) == []
+
+
+def test_claim_reaps_when_nothing_is_claimable_at_most_every_interval(swarm: Swarm) -> None:
+    board = board_with(swarm, task_auto_reap_seconds=3600.0)
+    a = board.add("a", created_by="lead")
+    b = board.add("b", created_by="lead")
+    dead = TaskBoard(swarm, pid=dead_pid())
+    assert dead.claim("crashed") is not None
+    got = board.claim("w")  # "b" is still pending: no reap needed
+    assert got is not None
+    assert got.id == b.id
+    again = board.claim("w")  # nothing pending: reaps the dead owner's claim, then claims
+    assert again is not None
+    assert (again.id, again.attempts) == (a.id, 1)
+    assert dead.claim("crashed") is None  # nothing pending
+    assert board.claim("w") is None  # a reap ran just now: not again within the interval
+    assert board.get(a.id).owner == "w"
+    assert where(swarm, a.id) == ["claimed"]
+    assert len(board.reap()) == 0
