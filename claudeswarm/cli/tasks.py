@@ -49,17 +49,17 @@ def _warn(line: str) -> None:
     print(f"claudeswarm: warning: {inert(line)}", file=sys.stderr)
 
 
-def _board(agent: str | None = None, as_name: str | None = None) -> tuple[TaskBoard, Any, str]:
-    """The board, the swarm and (when ``agent``/``as_name`` asks for it) who we are."""
+def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, Any, str]:
+    """The board, the swarm and, with ``me``, who we are (``--as`` / env / pane)."""
     from claudeswarm.paths import ensure_state
     from claudeswarm.tasks import TaskBoard, owner_process
 
     sw = swarm()
     ensure_state(sw.paths)
-    me = _me(sw, as_name) if agent == "me" else ""
+    name = _me(sw, as_name) if me else ""
     # a CLI call exits at once: a claim lives as long as the agent's registered process
-    pid = owner_process(sw, me) if me else None
-    return TaskBoard(sw, pid=pid, warn=_warn), sw, me
+    pid = owner_process(sw, name) if name else None
+    return TaskBoard(sw, pid=pid, warn=_warn), sw, name
 
 
 def _me(sw: Any, as_name: str | None) -> str:
@@ -135,7 +135,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a pending task (written and committed before it is announced)."""
-    board, sw, me = _board("me", as_name)
+    board, sw, me = _board(as_name, me=True)
     task = board.add(
         title,
         created_by=me,
@@ -208,7 +208,7 @@ def claim(
     nothing is claimable."""
     from claudeswarm.errors import RefusedError
 
-    board, _, me = _board("me", as_name)
+    board, _, me = _board(as_name, me=True)
     task = board.claim(me, task_id)
     if task is None:
         raise RefusedError("no claimable task")
@@ -219,7 +219,7 @@ def claim(
 @guarded
 def heartbeat(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Renew your claim's lease (task_lease_seconds from now)."""
-    board, sw, me = _board("me", as_name)
+    board, sw, me = _board(as_name, me=True)
     task = board.heartbeat(task_id, me)
     expires = task.lease.expires if task.lease else 0.0
     emit(task, as_json, lambda: f"lease on {task.id} renewed for {expires - sw.clock():.0f}s")
@@ -237,7 +237,7 @@ def done(
 ) -> None:
     """Complete your task: every artifact is verified and fingerprinted first; exit 3
     (task unchanged) if any is missing, empty, outside the project or the claim is lost."""
-    board, sw, me = _board("me", as_name)
+    board, sw, me = _board(as_name, me=True)
     task = board.complete(
         task_id,
         me,
@@ -257,7 +257,7 @@ def fail(
     as_json: JsonOpt = False,
 ) -> None:
     """Give up on your task: move it to failed with REASON."""
-    board, _, me = _board("me", as_name)
+    board, _, me = _board(as_name, me=True)
     task = board.fail(task_id, me, reason)
     emit(task, as_json, lambda: f"failed {task.id}: {reason}")
 
@@ -266,7 +266,7 @@ def fail(
 @guarded
 def release(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Hand your task back to pending (attempts unchanged)."""
-    board, _, me = _board("me", as_name)
+    board, _, me = _board(as_name, me=True)
     task = board.release(task_id, me)
     emit(task, as_json, lambda: f"released {task.id}")
 
