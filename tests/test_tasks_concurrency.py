@@ -45,10 +45,19 @@ def census(paths: StatePaths) -> Counter[str]:
     return seen
 
 
-def run_children(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+def run_children(
+    target: Callable[..., None], args: list[tuple[Any, ...]], go: Path | None = None
+) -> None:
+    """Fork one child per args tuple, then release them all at once through ``go``.
+
+    No thread may run while forking (3.12+ warns; a forked lock held by a thread would
+    deadlock the child), hence a file as the starting gun rather than a timer thread.
+    """
     procs = [CTX.Process(target=target, args=a) for a in args]
     for p in procs:
         p.start()
+    if go is not None:
+        go.touch()
     for p in procs:
         p.join(timeout=240)
     assert [p.exitcode for p in procs] == [0] * len(procs)
@@ -100,9 +109,8 @@ def test_8_processes_claim_1000_tasks_exactly_once(swarm: Swarm, tmp_path: Path)
     made = {board.add(f"t{i}", created_by="lead", priority=i % 5).id for i in range(n)}
     go = tmp_path / "go"
     outs = [tmp_path / f"claims-{i}" for i in range(8)]
-    threading.Timer(0.3, go.touch).start()
     run_children(
-        _claim_all, [(swarm.paths, swarm.settings, f"w{i}", go, o) for i, o in enumerate(outs)]
+        _claim_all, [(swarm.paths, swarm.settings, f"w{i}", go, o) for i, o in enumerate(outs)], go
     )
     claims = [line for o in outs for line in o.read_text().split()]
     assert len(claims) == n  # none lost, none twice
@@ -121,8 +129,7 @@ def _create_many(paths: StatePaths, settings: Settings, k: int, count: int, go: 
 
 def test_4_processes_create_1000_tasks_all_exist(swarm: Swarm, tmp_path: Path) -> None:
     go = tmp_path / "go"
-    threading.Timer(0.3, go.touch).start()
-    run_children(_create_many, [(swarm.paths, swarm.settings, k, 250, go) for k in range(4)])
+    run_children(_create_many, [(swarm.paths, swarm.settings, k, 250, go) for k in range(4)], go)
     tasks = list_tasks(swarm)
     assert len(tasks) == 1000
     assert sorted(t.title for t in tasks) == sorted(
@@ -353,8 +360,7 @@ def test_two_completers_of_one_claim_succeed_once(swarm: Swarm, tmp_path: Path) 
     ids = _claimed_with_artifacts(swarm, 60, lease=600.0)
     go = tmp_path / "go"
     outs = [tmp_path / "c1", tmp_path / "c2"]
-    threading.Timer(0.3, go.touch).start()
-    run_children(_complete_all, [(swarm.paths, swarm.settings, ids, go, o) for o in outs])
+    run_children(_complete_all, [(swarm.paths, swarm.settings, ids, go, o) for o in outs], go)
     oks = Counter(
         line.split()[0] for o in outs for line in o.read_text().splitlines() if "ok" in line
     )
@@ -369,13 +375,13 @@ def test_completer_racing_a_reaper_never_both(swarm: Swarm, tmp_path: Path) -> N
     both, never lost, and the completer's answer agrees with where the task is."""
     ids = _claimed_with_artifacts(swarm, 60, lease=0.0)
     go, done_out, reap_out = tmp_path / "go", tmp_path / "done", tmp_path / "reaped"
-    threading.Timer(0.3, go.touch).start()
     procs = [
         CTX.Process(target=_complete_all, args=(swarm.paths, swarm.settings, ids, go, done_out)),
         CTX.Process(target=_reap_all, args=(swarm.paths, swarm.settings, go, reap_out)),
     ]
     for p in procs:
         p.start()
+    go.touch()
     for p in procs:
         p.join(timeout=240)
     assert [p.exitcode for p in procs] == [0, 0]
