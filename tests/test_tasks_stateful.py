@@ -1,8 +1,8 @@
 """A hypothesis state machine drives the board against a model of what must be true.
 
-Rules: create, claim (by a live or a dead process), heartbeat, complete (with or without
-its artifact written), crash (the worker forgets its claim), expire (the fake clock
-jumps past the lease), reap, release. After every step: each task is in exactly one
+Rules: create (with an assignee or a dependency, or neither), claim (by a live or a dead
+process), heartbeat, complete (with or without its artifact written), crash (the worker
+forgets its claim), expire (the fake clock jumps past the lease), reap, release. After every step: each task is in exactly one
 state directory, the one the model predicts, with the predicted attempts and owner, and
 every done task has a manifest that still verifies.
 """
@@ -46,6 +46,7 @@ def dead_pid() -> int:
 class Model:
     priority: int
     assignee: str | None = None
+    after: tuple[str, ...] = ()
     state: str = "pending"
     attempts: int = 0
     generation: int = 0
@@ -91,7 +92,9 @@ class BoardMachine(RuleBasedStateMachine):
         pending = [
             (-m.priority, tid)
             for tid, m in self.model.items()
-            if m.state == "pending" and m.assignee in (None, agent)
+            if m.state == "pending"
+            and m.assignee in (None, agent)
+            and all(self.model[d].state == "done" for d in m.after)
         ]
         return min(pending)[1] if pending else None
 
@@ -101,13 +104,24 @@ class BoardMachine(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------------
 
-    @rule(priority=st.integers(-2, 2), assignee=st.sampled_from((None, None, *AGENTS)))
-    def create(self, priority: int, assignee: str | None) -> None:
+    @rule(
+        priority=st.integers(-2, 2),
+        assignee=st.sampled_from((None, None, *AGENTS)),
+        dep=st.none() | st.integers(0, 10**6),
+    )
+    def create(self, priority: int, assignee: str | None, dep: int | None) -> None:
         n = len(self.model)
+        ids = list(self.model)
+        after = (ids[dep % len(ids)],) if dep is not None and ids else ()
         task = self.live.add(
-            f"t{n}", created_by="lead", priority=priority, assignee=assignee, artifacts=[f"o/{n}"]
+            f"t{n}",
+            created_by="lead",
+            priority=priority,
+            assignee=assignee,
+            after=after,
+            artifacts=[f"o/{n}"],
         )
-        self.model[task.id] = Model(priority, assignee)
+        self.model[task.id] = Model(priority, assignee, after)
 
     @rule(agent=st.sampled_from(AGENTS), dead=st.booleans())
     def claim(self, agent: str, dead: bool) -> None:
