@@ -101,3 +101,31 @@ def test_every_task_command_has_help(project: Path) -> None:
         out = run_cli(project, "task", name, "--help")
         assert out.returncode == 0, name
         assert "--json" in out.stdout, name
+
+
+def test_cli_claim_is_owned_by_the_registered_agent_process(project: Path) -> None:
+    """A CLI call exits at once; its claim must live as long as the agent's process, and
+    be recovered as soon as that process dies."""
+    import subprocess
+    import sys
+
+    from claudeswarm.identity import join
+    from claudeswarm.messaging import open_swarm
+
+    agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        sw = open_swarm(str(project / ".claudeswarm"))
+        join(sw, "bob", pid=agent.pid)
+        assert cli(project, "add", "t")[0] == 0
+        code, out, _ = cli(project, "claim", "--json", agent="bob")
+        assert code == 0
+        assert json.loads(out)["lease"]["pid"] == agent.pid
+        code, out, _ = cli(project, "reap")
+        assert (code, out.strip()) == (0, "nothing to reap")
+    finally:
+        agent.kill()
+        agent.wait()
+    code, out, _ = cli(project, "reap")
+    assert code == 0
+    assert "-> pending: owner bob" in out
+    assert "is gone" in out
