@@ -231,6 +231,8 @@ def store_lease(paths: StatePaths, task: Task, path: Path) -> None:
         if exc.errno not in _NO_XATTR:
             raise
         write_task(paths, replace(task, history=claim_history(task)), path, durable=False)
+        return
+    os.utime(path.parent)  # an xattr changes no directory: tell mtime watchers (monitor)
 
 
 def write_task(paths: StatePaths, task: Task, dest: Path, *, durable: bool) -> None:

@@ -76,8 +76,10 @@ QUEUE_SECONDS = 2.0
 
 
 def state_dirs(paths: StatePaths) -> list[Path]:
-    """The directories whose mtime changes whenever a task is created, moves or is
-    rewritten (a lease write replaces the file inside ``claimed/``)."""
+    """The directories whose mtime changes whenever a task is created, moves, is
+    rewritten or gets a lease (the lease write touches ``claimed/``). Directory mtimes
+    tick at the filesystem's coarse clock (a few ms): two changes in one tick look like
+    one, so a poller should also refresh now and then."""
     return [state_dir(paths, s) for s in STATES]
 
 
@@ -409,7 +411,7 @@ class TaskBoard:
         self.event("released", pending, agent, note)
         return pending
 
-    # -- reaping ---------------------------------------------------------------------------
+    # -- scripted workers and reaping -------------------------------------------------------
 
     def working(
         self, task: Task, *, interval: float | None = None

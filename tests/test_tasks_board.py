@@ -409,3 +409,17 @@ def test_claim_reaps_when_nothing_is_claimable_at_most_every_interval(swarm: Swa
     assert board.get(a.id).owner == "w"
     assert where(swarm, a.id) == ["claimed"]
     assert len(board.reap()) == 0
+
+
+def test_a_lease_write_shows_in_the_claimed_directory_mtime(swarm: Swarm) -> None:
+    """The monitor watches state_dirs() mtimes; the lease lives in an xattr, which by
+    itself would change no directory."""
+    board = TaskBoard(swarm)
+    board.add("t", created_by="lead")
+    name = names(state_dir(swarm.paths, "pending"))[0]
+    claimed_dir = state_dir(swarm.paths, "claimed")
+    os.rename(state_dir(swarm.paths, "pending") / name, claimed_dir / name)
+    os.utime(claimed_dir, ns=(0, 0))
+    assert task_claims.take(board, name, "w") is not None
+    assert os.stat(claimed_dir).st_mtime_ns != 0
+    assert claimed_dir in state_dirs(swarm.paths)
