@@ -43,6 +43,15 @@ class Settings:
     lock_compact_bytes: int = _s(
         256 * 1024, "compact locks.jsonl past this size once most of it is dead records"
     )
+    # -- tasks
+    task_lease_seconds: float = _s(600.0, "a task claim expires unless heartbeated within this")
+    task_max_attempts: int = _s(3, "claims a task may lose to crashes/expiry before it fails")
+    task_leaseless_grace_seconds: float = _s(
+        30.0, "a claimed task file still without a lease after this is reclaimable"
+    )
+    task_auto_reap_seconds: float = _s(
+        10.0, "a claim finding nothing reaps stale claims, at most this often (0: always)"
+    )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "refresh": "locks",
     "locks": "locks",
     "who": "locks",
+    "task": "tasks",
 }
 
 
