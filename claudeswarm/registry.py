@@ -34,6 +34,7 @@ class AgentRecord:
     state: str = "active"
     joined: str = ""
     last_seen: str = ""
+    socket: str = ""  # the tmux server (socket path) the pane lives on
 
     @classmethod
     def from_json(cls, obj: Any) -> AgentRecord:

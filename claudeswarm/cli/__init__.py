@@ -32,6 +32,9 @@ COMMANDS: dict[str, str] = {
     "leave": "agents",
     "whoami": "agents",
     "agents": "agents",
+    "discover": "agents",
+    "state": "agents",
+    "status": "delivery",
 }
 
 
