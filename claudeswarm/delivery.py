@@ -26,6 +26,7 @@ from claudeswarm.registry import AgentRecord
 from claudeswarm.sanitize import preview
 
 MODES = ("always", "idle", "never")
+HINT = "read it: claudeswarm inbox"
 NUDGER = (sys.executable, "-m", "claudeswarm.nudger")
 OUTCOMES = ("nudged", "pending", "skipped", "failed")
 
@@ -42,21 +43,22 @@ def nudge_line(rec: MessageRecord, limit: int, waiting: int = 1) -> str:
     """The one line typed into a recipient's pane.
 
     Only printable characters: :func:`~claudeswarm.sanitize.preview` turns controls, ESC
-    and newlines into spaces, and the line always ends with the fixed hint, never with a
-    ``;`` from the body.
+    and newlines into spaces. The line ends with the fixed hint, never with a ``;`` from
+    the body. The preview sits in single quotes with any quote removed, so even typed
+    into a shell by mistake nothing from the message is expanded or run (the line starts
+    with the unknown command ``claudeswarm:``, not with a glob or a prompt prefix such as
+    ``#``, ``/`` or ``!`` that agent prompts treat specially).
 
     Examples
     --------
     >>> from claudeswarm.models import MessageRecord
-    >>> r = MessageRecord("01J", "2026-01-01T00:00:00.000Z", "bob", ("ann",), "info", "hi\\x1b[2J;")
+    >>> r = MessageRecord("01J", "2026-01-01T00:00:00.000Z", "bob", ("ann",), "info", "hi\x1b[2J;")
     >>> nudge_line(r, 40)
-    '[claudeswarm] info from bob: "hi [2J;" - read it: claudeswarm inbox'
+    "claudeswarm: info from bob: 'hi [2J;' - read it: claudeswarm inbox"
     """
-    more = f" (+{waiting - 1} more)" if waiting > 1 else ""
-    text = preview(rec.body, limit).replace('"', "'")
-    line = (
-        f'[claudeswarm] {rec.type} from {rec.sender}{more}: "{text}" - read it: claudeswarm inbox'
-    )
+    more = f" +{waiting - 1} more" if waiting > 1 else ""
+    text = preview(rec.body.replace("'", " "), limit)
+    line = f"claudeswarm: {rec.type} from {rec.sender}{more}: '{text}' - {HINT}"
     return "".join(ch for ch in line if ch.isprintable())
 
 

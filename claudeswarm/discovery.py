@@ -109,9 +109,17 @@ def classify(argv: Sequence[str], comm: str = "", patterns: Sequence[Pattern] = 
 
 
 def is_monitor(argv: Sequence[str]) -> bool:
-    """True for ``claudeswarm monitor`` (also run as ``python -m claudeswarm monitor``)."""
-    words = [_base(a) for a in argv[:6]]
-    return "claudeswarm" in words and "monitor" in argv[1:6]
+    """True for ``claudeswarm monitor`` (also ``python -m claudeswarm --state-dir D monitor``)."""
+    words = [_base(a) for a in argv[:4]]
+    if "claudeswarm" not in words:
+        return False
+    args = iter(argv[words.index("claudeswarm") + 1 :])
+    for arg in args:
+        if arg == "--state-dir":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg == "monitor"
+    return False
 
 
 @dataclass(frozen=True)

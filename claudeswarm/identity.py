@@ -126,7 +126,7 @@ def _default_name(agents: Agents, rec: AgentRecord, *, rejoin: bool = False) -> 
             return old.name  # the same pane joining again
         if (
             rejoin
-            and old.state == "gone"
+            and (old.state == "gone" or not registry.process_alive(old.pid, old.start_time))
             and old.kind == rec.kind
             and old.location
             and (old.location, old.cwd) == (rec.location, rec.cwd)
