@@ -25,9 +25,12 @@ class Proc:
 
 
 def parse_stat(pid: int, data: bytes) -> Proc | None:
-    """Parse ``/proc/<pid>/stat`` (the name may hold spaces and parentheses)."""
+    """Parse ``/proc/<pid>/stat`` (the name may hold spaces and parentheses); ``None``
+    for a zombie."""
     open_at, close_at = data.find(b"("), data.rfind(b")")
     rest = data[close_at + 2 :].split()
+    if rest[:1] in ([b"Z"], [b"X"]):
+        return None  # exited, waiting to be reaped: not a process that can be typed to
     try:
         return Proc(
             pid=pid,

@@ -101,7 +101,7 @@ def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
 
     Together with the pid it names one process for good: a recycled pid has another
-    start time. ``None`` if the process does not exist.
+    start time. ``None`` if the process does not exist or has exited (a zombie).
     """
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -110,6 +110,8 @@ def process_start_time(pid: int) -> int | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after the last ')'
     rest = data[data.rfind(b")") + 2 :].split()
+    if rest[:1] in ([b"Z"], [b"X"]):
+        return None  # exited, not yet reaped by its parent: dead
     try:
         return int(rest[19])
     except (IndexError, ValueError):

@@ -8,7 +8,6 @@ so discovery recognises them by its ordinary rules, nothing test-specific.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from conftest import REPO, cli_env, run_cli
 from libtmux.test.retry import retry_until
 
+from claudeswarm.registry import process_start_time
 from claudeswarm.tmux import Tmux, for_server
 
 FAKE = REPO / "scripts" / "fake_agent.py"
@@ -155,8 +155,5 @@ class Lab:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Running (a zombie, exited but not yet reaped by tmux, counts as dead)."""
+    return process_start_time(pid) is not None
