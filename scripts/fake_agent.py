@@ -15,7 +15,8 @@ name, the way npm installs CLIs (``node /usr/bin/claude``)::
 
 Options: ``--record PATH`` (or env ``FAKE_AGENT_RECORD``), ``--join [NAME]`` (register
 this pane first; ``-`` for the default name), ``--busy`` (show Claude Code's
-"esc to interrupt" status line, for the screen heuristic). Ctrl-D or SIGTERM ends it.
+"esc to interrupt" status line, for the screen heuristic), ``--ignore`` (record nudges
+but never read). Ctrl-D or SIGTERM ends it.
 """
 
 from __future__ import annotations
@@ -80,17 +81,17 @@ def join(rec: Recorder, name: str) -> str | None:
     return got
 
 
-def handle_line(rec: Recorder, line: bytes, name: str | None) -> None:
+def handle_line(rec: Recorder, line: bytes, name: str | None, read: bool) -> None:
     text = line.decode("utf-8", "replace")
     rec.event(kind="line", line=text)
-    if "claudeswarm inbox" in text:
+    if read and "claudeswarm inbox" in text:
         run_inbox(rec, name)
     else:
         sys.stdout.write("\r\n> ")
         sys.stdout.flush()
 
 
-def loop(rec: Recorder, name: str | None) -> None:
+def loop(rec: Recorder, name: str | None, read: bool) -> None:
     buf = b""
     while True:
         data = os.read(0, 65536)
@@ -100,7 +101,7 @@ def loop(rec: Recorder, name: str | None) -> None:
         for byte in data:
             ch = bytes([byte])
             if ch in (b"\r", b"\n"):
-                handle_line(rec, buf, name)
+                handle_line(rec, buf, name, read)
                 buf = b""
             elif ch == b"\x04" and not buf:
                 return
@@ -116,6 +117,7 @@ def main() -> int:
     parser.add_argument("--record", default=os.environ.get("FAKE_AGENT_RECORD", ""))
     parser.add_argument("--join", metavar="NAME", help="register first ('-': default name)")
     parser.add_argument("--busy", action="store_true", help="show a busy status line")
+    parser.add_argument("--ignore", action="store_true", help="never read the inbox")
     parser.add_argument("words", nargs="*", help="ignored (lets a test dress it up)")
     ns = parser.parse_args()
     if not ns.record:
@@ -132,7 +134,7 @@ def main() -> int:
     try:
         if saved is not None:
             tty.setraw(0)
-        loop(rec, name)
+        loop(rec, name, not ns.ignore)
     finally:
         if saved is not None:
             with contextlib.suppress(termios.error):

@@ -91,7 +91,7 @@ class Lab:
         return out.strip()
 
     def agent_cmd(
-        self, kind: str, *, join: str | None = None, busy: bool = False
+        self, kind: str, *, join: str | None = None, flags: tuple[str, ...] = ()
     ) -> tuple[str, Path]:
         link = self.bin / kind
         if not link.exists():
@@ -101,8 +101,7 @@ class Lab:
         args = [sys.executable, str(link), "--record", str(base)]
         if join:
             args += ["--join", join]
-        if busy:
-            args.append("--busy")
+        args += flags
         return shlex.join(args), base
 
     def fake(
@@ -110,12 +109,12 @@ class Lab:
         kind: str = "claude",
         *,
         join: str | None = None,
-        busy: bool = False,
+        flags: tuple[str, ...] = (),
         split: str | None = None,
         under_bash: bool = False,
     ) -> FakeAgent:
         """Start a fake agent (directly, or typed into a bash pane) and wait until ready."""
-        cmd, base = self.agent_cmd(kind, join=join, busy=busy)
+        cmd, base = self.agent_cmd(kind, join=join, flags=flags)
         if under_bash:
             pane = self.bash(split=split)
             self.tm.send_literal(pane, cmd)
