@@ -19,12 +19,14 @@ Broadcasts nudge all panes in parallel with a pool of ``nudge_pool`` threads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from claudeswarm import delivery, discovery, procs, registry
 from claudeswarm.delivery import NudgeEntry
@@ -34,7 +36,7 @@ from claudeswarm.messaging import Swarm, open_swarm
 from claudeswarm.models import MessageRecord
 from claudeswarm.paths import ensure_dir
 from claudeswarm.registry import AgentRecord
-from claudeswarm.tmux import Tmux, current
+from claudeswarm.tmux import Tmux, TmuxError, current
 
 LOCK_TIMEOUT = 30.0
 POLL = 0.25
@@ -106,74 +108,171 @@ def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> str:
     return str(folder / f"{server}-{pane.lstrip('%')}.lock")
 
 
-def _type(swarm: Swarm, tmux: Tmux, job: Job, pid: int, start: int) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Ready:
+    """A job cleared to type: the agent process found in the pane and its start time."""
+
+    job: Job
+    pid: int
+    start: int
+
+
+def _entries(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[NudgeEntry]:
+    return [delivery.record(swarm, mid, job.agent, outcome, reason) for mid in job.ids]
+
+
+def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEntry]:
+    """Type the nudge lines of ``batch`` (distinct panes of one server): take every pane
+    lock (sorted, so two nudgers never deadlock), re-check each agent, type all lines
+    in one tmux call, wait ``nudge_enter_delay``, press all Enters in one call."""
     from filelock import FileLock, Timeout
 
-    line = delivery.nudge_line(job.rec, swarm.settings.nudge_preview_chars, len(job.ids))
-    pane = job.agent.pane or ""
-    try:
-        with FileLock(pane_lock_path(swarm, tmux, pane), timeout=LOCK_TIMEOUT):
-            if not _still_fit(job.agent, pid, start):
-                return "skipped", "the agent's process exited before typing"
-            tmux.send_literal(pane, line)
-            time.sleep(swarm.settings.nudge_enter_delay)
-            tmux.send_enter(pane)
-    except Timeout:
-        return "failed", f"pane {pane} stayed locked by another nudge for {LOCK_TIMEOUT:.0f}s"
-    return "nudged", ""
+    out: list[NudgeEntry] = []
+    with contextlib.ExitStack() as held:
+        go: list[Ready] = []
+        read = delivery.reads(swarm)
+        for item in sorted(batch, key=lambda r: r.job.agent.pane or ""):
+            try:
+                path = pane_lock_path(swarm, tmux, item.job.agent.pane or "")
+                held.enter_context(FileLock(path, timeout=LOCK_TIMEOUT))
+            except Timeout:
+                out += _entries(swarm, item.job, "failed", "pane stayed locked by another nudge")
+                continue
+            if all((mid, item.job.agent.name) in read for mid in item.job.ids):
+                out += _entries(swarm, item.job, "skipped", "already read")
+            elif not _still_fit(item.job.agent, item.pid, item.start):
+                out += _entries(swarm, item.job, "skipped", "the agent's process exited")
+            else:
+                go.append(item)
+        typed, failed = _type_lines(swarm, tmux, go)
+        time.sleep(swarm.settings.nudge_enter_delay if typed else 0)
+        entered, failed_enter = _press_enter(tmux, typed)
+        for item, why in [*failed, *failed_enter]:
+            out += _entries(swarm, item.job, "failed", why)
+        for item in entered:
+            out += _entries(swarm, item.job, "nudged")
+    delivery.append_nudges(swarm, out)
+    return out
 
 
-def nudge_one(swarm: Swarm, tmux: Tmux, scan: discovery.Scan, job: Job) -> list[NudgeEntry]:
-    """Check, maybe wait, then type one nudge; record the outcome for every id covered."""
+def _line(swarm: Swarm, job: Job) -> str:
+    return delivery.nudge_line(job.rec, swarm.settings.nudge_preview_chars, len(job.ids))
+
+
+def _type_lines(
+    swarm: Swarm, tmux: Tmux, go: Sequence[Ready]
+) -> tuple[list[Ready], list[tuple[Ready, str]]]:
+    """All lines in one call; if tmux refuses (a pane vanished), one call per pane."""
     try:
-        outcome, reason = _attempt(swarm, tmux, scan, job)
-    except SwarmError as exc:
-        outcome, reason = "failed", str(exc)
-    except OSError as exc:
-        outcome, reason = "failed", f"{exc.strerror or exc}"
-    entries = [delivery.record(swarm, mid, job.agent, outcome, reason) for mid in job.ids]
+        tmux.send_literal_many([(r.job.agent.pane or "", _line(swarm, r.job)) for r in go])
+        return list(go), []
+    except TmuxError:
+        pass
+    typed, failed = [], []
+    for r in go:
+        try:
+            tmux.send_literal(r.job.agent.pane or "", _line(swarm, r.job))
+            typed.append(r)
+        except TmuxError as exc:
+            failed.append((r, str(exc)))
+    return typed, failed
+
+
+def _press_enter(tmux: Tmux, typed: Sequence[Ready]) -> tuple[list[Ready], list[tuple[Ready, str]]]:
+    try:
+        tmux.send_enter_many([r.job.agent.pane or "" for r in typed])
+        return list(typed), []
+    except TmuxError:
+        pass
+    entered, failed = [], []
+    for r in typed:
+        try:
+            tmux.send_enter(r.job.agent.pane or "")
+            entered.append(r)
+        except TmuxError as exc:
+            failed.append((r, f"typed but Enter failed: {exc}"))
+    return entered, failed
+
+
+def _triage(swarm: Swarm, tmux: Tmux, scan: discovery.Scan, job: Job) -> tuple[str, str, int]:
+    """``("skipped", why, 0)``, ``("busy", "", pid)`` or ``("ready", "", pid)``."""
+    why, pid = unfit(job.agent, scan)
+    if why:
+        return "skipped", why, 0
+    try:
+        waits = delivery.mode(swarm) == "idle" and not job.urgent
+        return ("busy" if waits and busy(swarm, tmux, job.agent) else "ready"), "", pid
+    except (SwarmError, OSError) as exc:  # the pane vanished while we looked
+        return "skipped", str(exc), 0
+
+
+def _wait_then_type(swarm: Swarm, tmux: Tmux, ready: Ready) -> list[NudgeEntry]:
+    waited = _wait_idle(swarm, tmux, ready.job)
+    if waited == "idle":
+        return type_batch(swarm, tmux, [ready])
+    if waited == "read":
+        entries = _entries(swarm, ready.job, "skipped", "read before the agent turned idle")
+    else:
+        entries = _entries(swarm, ready.job, "pending", "agent busy; nudged when it reports idle")
     delivery.append_nudges(swarm, entries)
     return entries
 
 
-def _attempt(swarm: Swarm, tmux: Tmux, scan: discovery.Scan, job: Job) -> tuple[str, str]:
-    why, pid = unfit(job.agent, scan)
-    if why:
-        return "skipped", why
-    if delivery.mode(swarm) == "idle" and not job.urgent:
-        waited = _wait_idle(swarm, tmux, job)
-        if waited == "read":
-            return "skipped", "read before the agent turned idle"
-        if waited == "busy":
-            return "pending", "agent busy; nudged when it reports idle"
-    return _type(swarm, tmux, job, pid, scan.table.procs[pid].start_time)
+def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[NudgeEntry]:
+    """Run ``fn``; an unexpected tmux or OS error becomes a recorded failure."""
+    try:
+        result: list[NudgeEntry] = fn(swarm, *args)
+        return result
+    except (SwarmError, OSError) as exc:
+        entries = [e for j in job_list for e in _entries(swarm, j, "failed", str(exc))]
+        delivery.append_nudges(swarm, entries)
+        return entries
 
 
 def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
-    """Run ``jobs`` in parallel (``nudge_pool`` threads), one scan per tmux server."""
-    scans: dict[str, tuple[Tmux, discovery.Scan] | str] = {}
+    """Nudge for ``jobs``: one scan per tmux server, checks in parallel (``nudge_pool``
+    threads), ready panes typed in batches of ``nudge_pool`` panes per tmux call, busy
+    agents waited for in their own threads."""
+    out: list[NudgeEntry] = []
+    runnable: list[tuple[Tmux, discovery.Scan, Job]] = []
     for socket in {j.agent.socket for j in jobs}:
         tmux = current(socket or None)
+        mine = [j for j in jobs if j.agent.socket == socket]
         try:
-            scans[socket] = (tmux, discovery.scan(tmux, _patterns(swarm)))
+            scan = discovery.scan(tmux, _patterns(swarm))
         except UnavailableError as exc:
-            scans[socket] = str(exc)
-    out: list[NudgeEntry] = []
-    runnable: list[tuple[tuple[Tmux, discovery.Scan], Job]] = []
-    for job in jobs:
-        got = scans[job.agent.socket]
-        if isinstance(got, str):
-            entries = [delivery.record(swarm, m, job.agent, "skipped", got) for m in job.ids]
+            entries = [e for j in mine for e in _entries(swarm, j, "skipped", str(exc))]
             delivery.append_nudges(swarm, entries)
             out += entries
-        else:
-            runnable.append((got, job))
-    if runnable:
-        workers = max(1, min(swarm.settings.nudge_pool, len(runnable)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(nudge_one, swarm, t, sc, job) for (t, sc), job in runnable]
-            for future in futures:
-                out += future.result()
+            continue
+        runnable += [(tmux, scan, j) for j in mine]
+    size = max(1, swarm.settings.nudge_pool)
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        verdicts = list(pool.map(lambda r: _triage(swarm, *r), runnable))
+        later, waiting = [], []
+        batches: dict[str, list[Ready]] = {}
+        for (tmux, scan, job), (verdict, why, pid) in zip(runnable, verdicts, strict=True):
+            if verdict == "skipped":
+                entries = _entries(swarm, job, "skipped", why)
+                delivery.append_nudges(swarm, entries)
+                out += entries
+                continue
+            ready = Ready(job, pid, scan.table.procs[pid].start_time)
+            if verdict == "busy":
+                waiting.append((tmux, ready))
+            else:
+                batches.setdefault(tmux.socket, []).append(ready)
+        for socket, ready_list in batches.items():
+            tmux = current(socket)
+            for i in range(0, len(ready_list), size):
+                chunk = ready_list[i : i + size]
+                later.append(
+                    pool.submit(_guard, type_batch, swarm, [r.job for r in chunk], tmux, chunk)
+                )
+        for tmux, ready in waiting:  # after the batches: waits never delay ready panes
+            later.append(pool.submit(_guard, _wait_then_type, swarm, [ready.job], tmux, ready))
+        for future in later:
+            out += future.result()
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,15 +156,34 @@ class Tmux:
         leading ``-`` being read as a flag, and a trailing ``;`` (which tmux would take
         as a command separator) is escaped.
         """
-        self.run("send-keys", "-t", pane_id, "-l", "--", escape_trailing_semicolon(text))
+        self.send_literal_many([(pane_id, text)])
+
+    def send_literal_many(self, items: Sequence[tuple[str, str]]) -> None:
+        """Type each ``(pane, text)`` literally, all in ONE tmux call (commands chained
+        with ``;``). If any pane is gone tmux stops there: :class:`TmuxError`."""
+        args: list[str] = []
+        for pane_id, text in items:
+            args += [*(";",) * bool(args), "send-keys", "-t", pane_id, "-l", "--"]
+            args.append(escape_trailing_semicolon(text))
+        if args:
+            self.run(*args)
 
     def send_enter(self, pane_id: str) -> None:
         """Press Enter in ``pane_id`` (a separate call from the text)."""
-        self.run("send-keys", "-t", pane_id, "Enter")
+        self.send_enter_many([pane_id])
+
+    def send_enter_many(self, panes: Sequence[str]) -> None:
+        """Press Enter in every pane of ``panes``, in one tmux call."""
+        args: list[str] = []
+        for pane_id in panes:
+            args += [*(";",) * bool(args), "send-keys", "-t", pane_id, "Enter"]
+        if args:
+            self.run(*args)
 
     def capture(self, pane_id: str, lines: int = 15) -> str:
-        """The last ``lines`` lines of the visible screen of ``pane_id`` (plain text)."""
-        return self.run("capture-pane", "-p", "-t", pane_id, "-S", f"-{lines}")
+        """The last ``lines`` non-blank lines of the visible screen of ``pane_id``."""
+        screen = self.run("capture-pane", "-p", "-t", pane_id).rstrip("\n").splitlines()
+        return "\n".join(screen[-lines:])
 
 
 def escape_trailing_semicolon(text: str) -> str:

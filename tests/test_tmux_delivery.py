@@ -156,7 +156,7 @@ def test_agent_exited_to_a_bare_shell_receives_nothing(
 
 def test_four_senders_at_once_never_interleave(server: Any, session: Any, project: Path) -> None:
     lab = _lab(server, session, project, CLAUDESWARM_NUDGE_ENTER_DELAY="0.15")
-    ann = lab.fake("claude", join="ann")
+    ann = lab.fake("claude", join="ann", flags=("--ignore",))  # never reads: every nudge types
     senders = [f"bob{i}" for i in range(4)]
     for name in senders:
         assert lab.cli("join", name).returncode == 0
