@@ -73,28 +73,41 @@ def recipients(swarm: Swarm, rec: MessageRecord) -> list[AgentRecord]:
 
 
 def after_send(swarm: Swarm, rec: MessageRecord) -> bool:
-    """Start a detached nudger for ``rec`` if some recipient has a pane (fast: no tmux).
+    """Queue a nudge for each recipient with a pane; start one detached nudger for the
+    queues this send opened (fast: no tmux). True if a nudger was started.
 
-    Returns True if a nudger was started.
+    A recipient whose queue is already open (a nudger is starting or waiting) just gets
+    the id added to it: a burst of messages costs one nudger and one typed line.
     """
-    if mode(swarm) == "never" or not recipients(swarm, rec):
+    from claudeswarm import nudge_queue
+
+    if mode(swarm) == "never":
         return False
-    spawn(swarm, "message", rec.id)
+    owned = [
+        a.name for a in recipients(swarm, rec) if nudge_queue.enqueue(swarm.paths, a.name, rec.id)
+    ]
+    if not owned:
+        return False
+    pid = spawn(swarm, "message", rec.id, "--agents", ",".join(owned))
+    for name in owned:
+        nudge_queue.set_owner(swarm.paths, name, pid)
     return True
 
 
-def spawn(swarm: Swarm, what: str, arg: str) -> None:
-    """Run ``python -m claudeswarm.nudger`` detached: own session, no stdio, not waited."""
+def spawn(swarm: Swarm, *args: str) -> int:
+    """Run ``python -m claudeswarm.nudger`` detached: own session, no stdio, not waited.
+    Returns its pid."""
     import subprocess
 
-    subprocess.Popen(
-        [*NUDGER, "--state-dir", str(swarm.paths.state), what, arg],
+    proc = subprocess.Popen(
+        [*NUDGER, "--state-dir", str(swarm.paths.state), *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
     )
+    return proc.pid
 
 
 # -- the nudge record ----------------------------------------------------------------------

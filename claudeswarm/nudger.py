@@ -25,10 +25,10 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from claudeswarm import delivery, discovery, procs, registry
+from claudeswarm import delivery, discovery, nudge_queue, procs, registry
 from claudeswarm.delivery import NudgeEntry
 from claudeswarm.errors import SwarmError, UnavailableError
 from claudeswarm.identity import live
@@ -121,6 +121,23 @@ def _entries(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[Nud
     return [delivery.record(swarm, mid, job.agent, outcome, reason) for mid in job.ids]
 
 
+def _claim(swarm: Swarm, job: Job) -> Job:
+    """Take the agent's queue: this nudge now covers every id queued (minus any read)."""
+    queued = nudge_queue.take(swarm.paths, job.agent.name)
+    if not queued:
+        return job
+    read = delivery.reads(swarm)
+    extra = [m for m in queued if m not in job.ids and (m, job.agent.name) not in read]
+    return replace(job, ids=(*job.ids, *extra))
+
+
+def _final(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[NudgeEntry]:
+    """Record a final outcome for the job and everything queued behind it."""
+    entries = _entries(swarm, _claim(swarm, job), outcome, reason)
+    delivery.append_nudges(swarm, entries)
+    return entries
+
+
 def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEntry]:
     """Type the nudge lines of ``batch`` (distinct panes of one server): take every pane
     lock (sorted, so two nudgers never deadlock), re-check each agent, type all lines
@@ -130,14 +147,16 @@ def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEn
     out: list[NudgeEntry] = []
     with contextlib.ExitStack() as held:
         go: list[Ready] = []
-        read = delivery.reads(swarm)
         for item in sorted(batch, key=lambda r: r.job.agent.pane or ""):
             try:
                 path = pane_lock_path(swarm, tmux, item.job.agent.pane or "")
                 held.enter_context(FileLock(path, timeout=LOCK_TIMEOUT))
             except Timeout:
-                out += _entries(swarm, item.job, "failed", "pane stayed locked by another nudge")
+                job = _claim(swarm, item.job)
+                out += _entries(swarm, job, "failed", "pane stayed locked by another nudge")
                 continue
+            item = replace(item, job=_claim(swarm, item.job))
+            read = delivery.reads(swarm)
             if all((mid, item.job.agent.name) in read for mid in item.job.ids):
                 out += _entries(swarm, item.job, "skipped", "already read")
             elif not _still_fit(item.job.agent, item.pid, item.start):
@@ -211,11 +230,8 @@ def _wait_then_type(swarm: Swarm, tmux: Tmux, ready: Ready) -> list[NudgeEntry]:
     if waited == "idle":
         return type_batch(swarm, tmux, [ready])
     if waited == "read":
-        entries = _entries(swarm, ready.job, "skipped", "read before the agent turned idle")
-    else:
-        entries = _entries(swarm, ready.job, "pending", "agent busy; nudged when it reports idle")
-    delivery.append_nudges(swarm, entries)
-    return entries
+        return _final(swarm, ready.job, "skipped", "read before the agent turned idle")
+    return _final(swarm, ready.job, "pending", "agent busy; nudged when it reports idle")
 
 
 def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[NudgeEntry]:
@@ -224,9 +240,7 @@ def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[N
         result: list[NudgeEntry] = fn(swarm, *args)
         return result
     except (SwarmError, OSError) as exc:
-        entries = [e for j in job_list for e in _entries(swarm, j, "failed", str(exc))]
-        delivery.append_nudges(swarm, entries)
-        return entries
+        return [e for j in job_list for e in _final(swarm, j, "failed", str(exc))]
 
 
 def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
@@ -241,9 +255,7 @@ def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
         try:
             scan = discovery.scan(tmux, _patterns(swarm))
         except UnavailableError as exc:
-            entries = [e for j in mine for e in _entries(swarm, j, "skipped", str(exc))]
-            delivery.append_nudges(swarm, entries)
-            out += entries
+            out += [e for j in mine for e in _final(swarm, j, "skipped", str(exc))]
             continue
         runnable += [(tmux, scan, j) for j in mine]
     size = max(1, swarm.settings.nudge_pool)
@@ -253,9 +265,7 @@ def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
         batches: dict[str, list[Ready]] = {}
         for (tmux, scan, job), (verdict, why, pid) in zip(runnable, verdicts, strict=True):
             if verdict == "skipped":
-                entries = _entries(swarm, job, "skipped", why)
-                delivery.append_nudges(swarm, entries)
-                out += entries
+                out += _final(swarm, job, "skipped", why)
                 continue
             ready = Ready(job, pid, scan.table.procs[pid].start_time)
             if verdict == "busy":
@@ -280,10 +290,13 @@ def _patterns(swarm: Swarm) -> tuple[discovery.Pattern, ...]:
     return discovery.parse_patterns(swarm.settings.agent_patterns)
 
 
-def nudge_message(swarm: Swarm, rec: MessageRecord) -> list[NudgeEntry]:
-    """Nudge every recipient of ``rec`` that has a pane."""
+def nudge_message(
+    swarm: Swarm, rec: MessageRecord, agents: Sequence[str] | None = None
+) -> list[NudgeEntry]:
+    """Nudge the recipients of ``rec`` that have a pane (only ``agents`` if given: the
+    queues the sender opened)."""
     urgent = rec.type == "urgent"
-    targets = delivery.recipients(swarm, rec)
+    targets = [a for a in delivery.recipients(swarm, rec) if agents is None or a.name in agents]
     return nudge_all(swarm, [Job(a, rec, (rec.id,), urgent) for a in targets])
 
 
@@ -303,11 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("what", choices=("message", "pending"))
     parser.add_argument("arg")
+    parser.add_argument("--agents", help="comma-separated: only these recipients")
     ns = parser.parse_args(argv)
     try:
         with open_swarm(ns.state_dir) as swarm:
             if ns.what == "message":
-                nudge_message(swarm, delivery.find(swarm, ns.arg))
+                only = ns.agents.split(",") if ns.agents else None
+                nudge_message(swarm, delivery.find(swarm, ns.arg), only)
             else:
                 nudge_pending(swarm, ns.arg)
     except SwarmError:
