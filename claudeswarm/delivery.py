@@ -95,19 +95,16 @@ def after_send(swarm: Swarm, rec: MessageRecord) -> bool:
 
 
 def spawn(swarm: Swarm, *args: str) -> int:
-    """Run ``python -m claudeswarm.nudger`` detached: own session, no stdio, not waited.
-    Returns its pid."""
-    import subprocess
+    """Start ``python -m claudeswarm.nudger`` detached (own session, stdio on /dev/null,
+    never waited for) and return its pid.
 
-    proc = subprocess.Popen(
-        [*NUDGER, "--state-dir", str(swarm.paths.state), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
-    return proc.pid
+    ``os.posix_spawn`` costs ~2 ms where ``subprocess.Popen`` costs ~25 ms with its
+    import, which matters inside ``send``'s 100 ms budget. Our own file descriptors are
+    close-on-exec, so the nudger inherits none of them.
+    """
+    argv = [*NUDGER, "--state-dir", str(swarm.paths.state), *args]
+    null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    return os.posix_spawn(sys.executable, argv, os.environ, file_actions=null, setsid=True)
 
 
 # -- the nudge record ----------------------------------------------------------------------

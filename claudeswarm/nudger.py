@@ -40,6 +40,7 @@ from claudeswarm.tmux import Tmux, TmuxError, current
 
 LOCK_TIMEOUT = 30.0
 POLL = 0.25
+SCREEN_LINES = 8
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,25 @@ def _still_fit(agent: AgentRecord, pid: int, start: int) -> bool:
     )
 
 
+def reported(swarm: Swarm, agent: AgentRecord, agents: registry.Agents | None = None) -> str:
+    """The state the agent last reported (``busy``, ``idle``) or ``""`` if none."""
+    now = (agents if agents is not None else registry.load(swarm.paths)).get(agent.name)
+    state = now.state if now else agent.state
+    return state if state in ("busy", "idle") else ""
+
+
+def looks_busy(swarm: Swarm, screen: str) -> bool:
+    """The screen heuristic: a busy pattern on the pane's last lines."""
+    pats = swarm.settings.busy_screen_patterns
+    return any(re.search(p, screen, re.IGNORECASE) for p in pats)
+
+
 def busy(swarm: Swarm, tmux: Tmux, agent: AgentRecord) -> bool:
     """Reported state first (``busy``/``idle``); otherwise the screen heuristic."""
-    now = registry.load(swarm.paths).get(agent.name)
-    state = now.state if now else agent.state
-    if state in ("busy", "idle"):
+    state = reported(swarm, agent)
+    if state or swarm.settings.idle_heuristic != "screen":
         return state == "busy"
-    if swarm.settings.idle_heuristic != "screen":
-        return False
-    screen = tmux.capture(agent.pane or "", 8)
-    return any(re.search(p, screen, re.IGNORECASE) for p in swarm.settings.busy_screen_patterns)
+    return looks_busy(swarm, tmux.capture(agent.pane or "", SCREEN_LINES))
 
 
 def _wait_idle(swarm: Swarm, tmux: Tmux, job: Job) -> str:
@@ -213,16 +223,38 @@ def _press_enter(tmux: Tmux, typed: Sequence[Ready]) -> tuple[list[Ready], list[
     return entered, failed
 
 
-def _triage(swarm: Swarm, tmux: Tmux, scan: discovery.Scan, job: Job) -> tuple[str, str, int]:
-    """``("skipped", why, 0)``, ``("busy", "", pid)`` or ``("ready", "", pid)``."""
-    why, pid = unfit(job.agent, scan)
-    if why:
-        return "skipped", why, 0
-    try:
-        waits = delivery.mode(swarm) == "idle" and not job.urgent
-        return ("busy" if waits and busy(swarm, tmux, job.agent) else "ready"), "", pid
-    except (SwarmError, OSError) as exc:  # the pane vanished while we looked
-        return "skipped", str(exc), 0
+def _triage(
+    swarm: Swarm, runnable: Sequence[tuple[Tmux, discovery.Scan, Job]]
+) -> list[tuple[str, str, int]]:
+    """For each job ``("skipped", why, 0)``, ``("busy", "", pid)`` or ``("ready", "", pid)``:
+    one registry read and one ``capture-pane`` call per server for the whole lot."""
+    agents = registry.load(swarm.paths)
+    waits = delivery.mode(swarm) == "idle"
+    screen = swarm.settings.idle_heuristic == "screen"
+    verdicts: list[tuple[str, str, int]] = []
+    look: dict[str, list[int]] = {}  # socket -> indexes whose screen decides
+    for i, (tmux, scan, job) in enumerate(runnable):
+        why, pid = unfit(job.agent, scan)
+        state = reported(swarm, job.agent, agents)
+        if why:
+            verdicts.append(("skipped", why, 0))
+        elif not waits or job.urgent or state == "idle" or (not state and not screen):
+            verdicts.append(("ready", "", pid))
+        elif state == "busy":
+            verdicts.append(("busy", "", pid))
+        else:
+            verdicts.append(("ready", "", pid))
+            look.setdefault(tmux.socket, []).append(i)
+    for indexes in look.values():
+        tmux = runnable[indexes[0]][0]
+        screens = tmux.capture_many([runnable[i][2].agent.pane or "" for i in indexes])
+        for i in indexes:
+            text = screens.get(runnable[i][2].agent.pane or "")
+            if text is None:
+                verdicts[i] = ("skipped", "the pane vanished", 0)
+            elif looks_busy(swarm, text):
+                verdicts[i] = ("busy", "", verdicts[i][2])
+    return verdicts
 
 
 def _wait_then_type(swarm: Swarm, tmux: Tmux, ready: Ready) -> list[NudgeEntry]:
@@ -244,9 +276,9 @@ def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[N
 
 
 def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
-    """Nudge for ``jobs``: one scan per tmux server, checks in parallel (``nudge_pool``
-    threads), ready panes typed in batches of ``nudge_pool`` panes per tmux call, busy
-    agents waited for in their own threads."""
+    """Nudge for ``jobs``: one scan and one screen capture per tmux server, ready panes
+    typed in batches of ``nudge_pool`` panes per tmux call (batches in parallel), busy
+    agents waited for in their own threads (at most ``nudge_pool`` at a time)."""
     out: list[NudgeEntry] = []
     runnable: list[tuple[Tmux, discovery.Scan, Job]] = []
     for socket in {j.agent.socket for j in jobs}:
@@ -260,7 +292,7 @@ def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
         runnable += [(tmux, scan, j) for j in mine]
     size = max(1, swarm.settings.nudge_pool)
     with ThreadPoolExecutor(max_workers=size) as pool:
-        verdicts = list(pool.map(lambda r: _triage(swarm, *r), runnable))
+        verdicts = _triage(swarm, runnable)
         later, waiting = [], []
         batches: dict[str, list[Ready]] = {}
         for (tmux, scan, job), (verdict, why, pid) in zip(runnable, verdicts, strict=True):

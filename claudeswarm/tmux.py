@@ -180,6 +180,38 @@ class Tmux:
         if args:
             self.run(*args)
 
+    def capture_many(self, panes: Sequence[str], lines: int = 8) -> dict[str, str]:
+        """The last ``lines`` non-blank lines of each pane, in ONE tmux call.
+
+        Outputs are told apart by a random marker printed between them, so a pane
+        cannot forge another pane's screen. A pane that vanished is left out.
+        """
+        marker = f"@@claudeswarm-{os.urandom(8).hex()}@@"
+        args: list[str] = []
+        for pane_id in panes:
+            # display-message runs its text through strftime: no "%" in it
+            args += [*(";",) * bool(args), "display-message", "-p", marker + pane_id.lstrip("%")]
+            args += [";", "capture-pane", "-p", "-t", pane_id]
+        try:
+            out = self.run(*args) if args else ""
+        except TmuxError:  # one pane is gone: ask one at a time
+            return self._capture_each(panes, lines)
+        screens: dict[str, str] = {}
+        for chunk in out.split(marker)[1:]:
+            number, _, text = chunk.partition("\n")
+            screen = text.rstrip("\n").splitlines()
+            screens[f"%{number}"] = "\n".join(screen[-lines:])
+        return screens
+
+    def _capture_each(self, panes: Sequence[str], lines: int) -> dict[str, str]:
+        screens = {}
+        for pane_id in panes:
+            try:
+                screens[pane_id] = self.capture(pane_id, lines)
+            except TmuxError:
+                continue
+        return screens
+
     def capture(self, pane_id: str, lines: int = 15) -> str:
         """The last ``lines`` non-blank lines of the visible screen of ``pane_id``."""
         screen = self.run("capture-pane", "-p", "-t", pane_id).rstrip("\n").splitlines()
