@@ -18,17 +18,19 @@ Broadcasts nudge all panes in parallel with a pool of ``nudge_pool`` threads.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import re
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from claudeswarm import delivery, discovery, nudge_queue, procs, registry
+from claudeswarm._atomic import flocked
 from claudeswarm.delivery import NudgeEntry
 from claudeswarm.errors import SwarmError, UnavailableError
 from claudeswarm.identity import live
@@ -111,11 +113,15 @@ def _wait_idle(swarm: Swarm, tmux: Tmux, job: Job) -> str:
     return "idle"
 
 
-def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> str:
-    """One lock file per pane per server (pane ids are unique only within a server)."""
+def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
+    """One lock file per pane per server (pane ids are unique only within a server).
+
+    Held with :func:`~claudeswarm._atomic.flocked` (fcntl, with a timeout) rather than
+    the filelock package: its import alone costs ~18 ms, which a broadcast pays before
+    its first nudge."""
     server = hashlib.sha1(tmux.socket.encode()).hexdigest()[:8]
     folder = ensure_dir(swarm.paths.file("panes"))
-    return str(folder / f"{server}-{pane.lstrip('%')}.lock")
+    return folder / f"{server}-{pane.lstrip('%')}.lock"
 
 
 @dataclass(frozen=True)
@@ -152,16 +158,14 @@ def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEn
     """Type the nudge lines of ``batch`` (distinct panes of one server): take every pane
     lock (sorted, so two nudgers never deadlock), re-check each agent, type all lines
     in one tmux call, wait ``nudge_enter_delay``, press all Enters in one call."""
-    from filelock import FileLock, Timeout
-
     out: list[NudgeEntry] = []
     with contextlib.ExitStack() as held:
         go: list[Ready] = []
         for item in sorted(batch, key=lambda r: r.job.agent.pane or ""):
             try:
                 path = pane_lock_path(swarm, tmux, item.job.agent.pane or "")
-                held.enter_context(FileLock(path, timeout=LOCK_TIMEOUT))
-            except Timeout:
+                held.enter_context(flocked(path, timeout=LOCK_TIMEOUT))
+            except UnavailableError:
                 job = _claim(swarm, item.job)
                 out += _entries(swarm, job, "failed", "pane stayed locked by another nudge")
                 continue
@@ -342,21 +346,24 @@ def nudge_pending(swarm: Swarm, agent_name: str) -> list[NudgeEntry]:
     return nudge_all(swarm, [Job(agent, newest, tuple(ids), True)])
 
 
+USAGE = "python -m claudeswarm.nudger --state-dir DIR (message ID [--agents A,B] | pending AGENT)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the detached process. Returns an exit code; never raises."""
-    parser = argparse.ArgumentParser(prog="claudeswarm.nudger")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("what", choices=("message", "pending"))
-    parser.add_argument("arg")
-    parser.add_argument("--agents", help="comma-separated: only these recipients")
-    ns = parser.parse_args(argv)
+    """Entry point of the detached process (argv as :func:`delivery.spawn` builds it;
+    no argparse: every millisecond of start-up delays the nudge). Never raises."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) not in (4, 6) or args[0] != "--state-dir" or args[2] not in ("message", "pending"):
+        print(f"usage: {USAGE}", file=sys.stderr)
+        return 2
+    state_dir, what, arg = args[1], args[2], args[3]
+    only = args[5].split(",") if args[4:5] == ["--agents"] else None
     try:
-        with open_swarm(ns.state_dir) as swarm:
-            if ns.what == "message":
-                only = ns.agents.split(",") if ns.agents else None
-                nudge_message(swarm, delivery.find(swarm, ns.arg), only)
+        with open_swarm(state_dir) as swarm:
+            if what == "message":
+                nudge_message(swarm, delivery.find(swarm, arg), only)
             else:
-                nudge_pending(swarm, ns.arg)
+                nudge_pending(swarm, arg)
     except SwarmError:
         return 1
     return 0
