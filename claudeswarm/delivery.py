@@ -26,6 +26,7 @@ from claudeswarm.registry import AgentRecord
 from claudeswarm.sanitize import preview
 
 MODES = ("always", "idle", "never")
+HEURISTICS = ("screen", "none")
 HINT = "read it: claudeswarm inbox"
 NUDGER = (sys.executable, "-m", "claudeswarm.nudger")
 OUTCOMES = ("nudged", "pending", "skipped", "failed")
@@ -36,6 +37,11 @@ def mode(swarm: Swarm) -> str:
     value = swarm.settings.nudge
     if value not in MODES:
         raise UsageError(f"setting nudge is {value!r}; use one of {', '.join(MODES)}")
+    if swarm.settings.idle_heuristic not in HEURISTICS:
+        raise UsageError(
+            f"setting idle_heuristic is {swarm.settings.idle_heuristic!r}; "
+            f"use one of {', '.join(HEURISTICS)}"
+        )
     return value
 
 
@@ -88,7 +94,15 @@ def after_send(swarm: Swarm, rec: MessageRecord) -> bool:
     ]
     if not owned:
         return False
-    pid = spawn(swarm, "message", rec.id, "--agents", ",".join(owned))
+    try:
+        pid = spawn(swarm, "message", rec.id, "--agents", ",".join(owned))
+    except OSError as exc:  # the message is logged: record the failed nudge, do not fail
+        agents = registry.load(swarm.paths)
+        failed = [record(swarm, rec.id, agents[n], "failed", f"nudger: {exc}") for n in owned]
+        append_nudges(swarm, failed)
+        for name in owned:
+            nudge_queue.take(swarm.paths, name)
+        return False
     for name in owned:
         nudge_queue.set_owner(swarm.paths, name, pid)
     return True

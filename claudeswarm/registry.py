@@ -87,12 +87,19 @@ def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]
     )
 
 
-def by_pane(agents: Agents, pane: str | None) -> AgentRecord | None:
-    """The live (not gone) agent bound to ``pane``, if any."""
+def by_pane(agents: Agents, pane: str | None, socket: str | None = None) -> AgentRecord | None:
+    """The live (not gone) agent bound to ``pane`` on the caller's tmux server.
+
+    Pane ids are unique only within one server: a record made on another server (its
+    ``socket`` differs from ``socket``, by default the one in ``$TMUX``) never matches.
+    """
     if not pane:
         return None
+    if socket is None:
+        socket = os.environ.get("TMUX", "").split(",", 1)[0]
     for agent in agents.values():
-        if agent.pane == pane and agent.state != "gone":
+        same_server = not socket or not agent.socket or agent.socket == socket
+        if agent.pane == pane and agent.state != "gone" and same_server:
             return agent
     return None
 

@@ -67,3 +67,25 @@ def test_nudger_refuses_bad_arguments(project: Path) -> None:
     )
     assert out.returncode == 2
     assert out.stderr.startswith("usage:")
+
+
+def test_bad_nudge_setting_refuses_before_logging(project: Path) -> None:
+    for name in ("ann", "bob"):
+        run_cli(project, "join", name)
+    env = cli_env(project, CLAUDESWARM_NUDGE="sometimes")
+    out = run_cli(project, "send", "--as", "bob", "ann", "hi", env=env)
+    assert out.returncode == EXIT_USAGE
+    assert "nudge" in out.stderr
+    assert (
+        not (project / ".claudeswarm" / "messages.jsonl").exists()
+        or not (project / ".claudeswarm" / "messages.jsonl").read_text().strip()
+    )
+
+
+def test_a_pane_id_on_another_server_is_not_this_pane() -> None:
+    from claudeswarm.registry import AgentRecord, by_pane
+
+    agents = {"ann": AgentRecord("ann", pane="%3", socket="/tmp/tmux-0/a")}
+    assert by_pane(agents, "%3", socket="/tmp/tmux-0/a") == agents["ann"]
+    assert by_pane(agents, "%3", socket="/tmp/tmux-0/b") is None
+    assert by_pane(agents, "%4", socket="/tmp/tmux-0/a") is None

@@ -85,18 +85,7 @@ def agents(as_json: JsonOpt = False) -> None:
     from claudeswarm import registry
 
     rows = sorted(registry.load(swarm().paths).values(), key=lambda a: a.name)
-    emit(
-        rows,
-        as_json,
-        lambda: (
-            table(
-                [(a.name, a.kind, a.pane or "-", a.state, a.role, a.last_seen[:19]) for a in rows],
-                ("NAME", "KIND", "PANE", "STATE", "ROLE", "LAST SEEN"),
-            )
-            if rows
-            else "no agents"
-        ),
-    )
+    emit(rows, as_json, lambda: _rows(rows))
 
 
 def _rows(rows: list[Any]) -> str:

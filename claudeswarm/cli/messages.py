@@ -61,6 +61,7 @@ def send(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
+    _check_nudge_settings(sw)
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
@@ -81,9 +82,17 @@ def broadcast(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
+    _check_nudge_settings(sw)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
     _nudge(sw, rec)
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
+
+
+def _check_nudge_settings(sw: Swarm) -> None:
+    """Refuse bad nudge settings before anything is logged."""
+    from claudeswarm import delivery
+
+    delivery.mode(sw)
 
 
 def _nudge(sw: Swarm, rec: MessageRecord) -> None:
