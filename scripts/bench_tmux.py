@@ -183,7 +183,7 @@ def bench_broadcast(b: Bench, count: int, rounds: int = 5) -> dict[str, Any]:
     return row
 
 
-def bench_messages(b: Bench, count: int, rate: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def bench_messages(b: Bench, count: int, rate: float) -> tuple[dict[str, Any], ...]:
     base = b.fake("claude", "reader", "--join", "reader")
     events = base.with_suffix(".jsonl")
     wait(lambda: events.exists() and "ready" in events.read_text(), 60, "reader")
@@ -217,12 +217,25 @@ def bench_messages(b: Bench, count: int, rate: float) -> tuple[dict[str, Any], d
         send_rate=rate,
         nudge_lines=nudgers,
     )
-    walls = []
-    for i in range(30):
-        t = time.perf_counter()
-        b.cli("send", "--as", "boss", "reader", f"timed send {i}")
-        walls.append(time.perf_counter() - t)
-    return row, stats("claudeswarm send (fresh process, recipient pane)", walls)
+    return row, *bench_send(b)
+
+
+def bench_send(b: Bench, n: int = 30) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``send`` as a fresh process, to a pane (starts a nudger) and to a paneless agent.
+    A pause between sends lets the previous nudger and inbox finish: this measures the
+    sender's wait, not the machine's backlog."""
+    b.cli("join", "nopane")
+    walls: dict[str, list[float]] = {"reader": [], "nopane": []}
+    for i in range(n):
+        for to in walls:
+            time.sleep(0.3)
+            t = time.perf_counter()
+            b.cli("send", "--as", "boss", to, f"timed send {i}")
+            walls[to].append(time.perf_counter() - t)
+    return (
+        stats("claudeswarm send, recipient in a pane (CLI)", walls["reader"]),
+        stats("claudeswarm send, recipient without pane (CLI)", walls["nopane"]),
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
