@@ -13,7 +13,9 @@ scan of its tmux server:
 3. under the pane's lock (one sender per pane), re-check the process, type the line with
    ``send-keys -l --``, pause ``nudge_enter_delay``, press Enter.
 
-Broadcasts nudge all panes in parallel with a pool of ``nudge_pool`` threads.
+Panes that are ready are typed in batches: one ``send-keys`` call types the lines of up
+to ``nudge_pool`` panes, one more presses their Enters, batches run in parallel threads.
+Busy agents are waited for in their own threads, after the batches have started.
 """
 
 from __future__ import annotations

@@ -194,3 +194,16 @@ def test_discover_watch_rescans(server: Any, session: Any, project: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_explicit_socket_outside_tmux(server: Any, session: Any, project: Path) -> None:
+    from conftest import cli_env, run_cli
+
+    lab = Lab(server, session, project)
+    agent = lab.fake("gemini")
+    out = run_cli(project, "discover", "--socket", lab.tm.socket, "--json", env=cli_env(project))
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [(r["pane"], r["kind"], r["socket"]) for r in rows] == [
+        (agent.pane, "gemini", lab.tm.socket)
+    ]

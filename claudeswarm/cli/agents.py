@@ -115,6 +115,10 @@ def discover(
         bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
     ] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between scans.")] = 2.0,
+    socket: Annotated[
+        str | None,
+        typer.Option("--socket", help="tmux server socket path (default: $TMUX, else default)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Scan tmux for agent panes and update the registry.
@@ -129,7 +133,7 @@ def discover(
     from claudeswarm import identity
     from claudeswarm import tmux as tmux_mod
 
-    sw, tm = swarm(), tmux_mod.current()
+    sw, tm = swarm(), tmux_mod.current(socket)
     while True:
         rows = identity.refresh(sw, tm)
         emit(rows, as_json, functools.partial(_rows, rows))
