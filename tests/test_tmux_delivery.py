@@ -157,6 +157,7 @@ def test_agent_exited_to_a_bare_shell_receives_nothing(
     assert [m["id"] for m in json.loads(peek.stdout)["messages"]] == [rec.id]
 
 
+@pytest.mark.stress
 def test_four_senders_at_once_never_interleave(server: Any, session: Any, project: Path) -> None:
     lab = _lab(server, session, project, CLAUDESWARM_NUDGE_ENTER_DELAY="0.3")
     ann = lab.fake("claude", join="ann", flags=("--ignore",))  # never reads: every nudge types
