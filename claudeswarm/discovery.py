@@ -33,6 +33,9 @@ _INTERPRETER = re.compile(r"(node|nodejs|bun|deno|python[0-9.]*|pypy[0-9.]*|sh|b
 _INLINE = frozenset(("-c", "-e", "--eval", "-p", "--print"))
 _SCRIPT_EXT = re.compile(r"\.(js|mjs|cjs|ts|py)$")
 SHELLS = frozenset(("sh", "bash", "dash", "zsh", "fish", "ksh", "tcsh", "csh"))
+WRAPPERS = frozenset(
+    ("uv", "uvx", "poetry", "pipx", "pdm", "hatch", "rye", "npx", "env", "time", "nice", "sudo")
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,18 @@ def classify(argv: Sequence[str], comm: str = "", patterns: Sequence[Pattern] = 
         script = _script_of(argv)
         return _by_name(_base(script), script) if script else None
     return _by_name(exe, argv[0]) or _by_name(comm)
+
+
+def is_shell(argv: Sequence[str], comm: str = "") -> bool:
+    """True for an interactive shell (``bash``, ``-zsh``), not a script it runs."""
+    exe = _base(argv[0]) if argv else comm
+    return exe in SHELLS and not _script_of(argv)
+
+
+def is_wrapper(argv: Sequence[str], comm: str = "") -> bool:
+    """True for a launcher that lives only as long as the command it runs (``uv run``,
+    ``npx``, ``env``, ``sudo``): never the process an identity should bind to."""
+    return (_base(argv[0]) if argv else comm) in WRAPPERS
 
 
 def is_monitor(argv: Sequence[str]) -> bool:

@@ -45,15 +45,28 @@ def _check(name: str) -> str:
 def _bound_process(
     scan: discovery.Scan, pane_id: str, caller: int, socket: str
 ) -> tuple[int, str | None]:
-    """The process a join from ``pane_id`` binds to: the pane's agent if one runs there,
-    else the caller's shell, else the pane's own process."""
+    """The process a join from ``pane_id`` binds to, and its kind if recognised.
+
+    The pane's agent if one is recognised there; else the outermost non-shell process
+    between the pane's root and the caller (an agent we do not know, running the join
+    through its own shell tool); else the pane's root process (a shell that joined).
+    """
     pane = scan.panes.get(pane_id)
     if pane is None:
         raise UnavailableError(f"pane {pane_id} is not on the tmux server at {socket}")
     for found in scan.found:
         if found.pane.pane_id == pane_id:
             return found.pid, found.kind
-    return (caller if scan.table.is_under(caller, pane.pid) else pane.pid), None
+    chain = []
+    pid = caller
+    while scan.table.is_under(pid, pane.pid) and pid != pane.pid:
+        chain.append(pid)
+        pid = scan.table.procs[pid].ppid
+    for pid in reversed(chain):  # outermost first
+        argv, comm = scan.table.argv(pid), scan.table.procs[pid].comm
+        if not discovery.is_shell(argv, comm) and not discovery.is_wrapper(argv, comm):
+            return pid, "agent"
+    return pane.pid, None
 
 
 def join(

@@ -63,12 +63,15 @@ def unfit(agent: AgentRecord, scan: discovery.Scan) -> tuple[str, int]:
         return f"pane {agent.pane} is gone", 0
     if not live(agent, scan):
         return "the agent's process has exited", 0
-    hit = next((f for f in scan.found if f.pane.pane_id == agent.pane), None)
+    hit = next((f.pid for f in scan.found if f.pane.pane_id == agent.pane), None)
+    pid = agent.pid or 0
+    if hit is None and not discovery.is_shell(scan.table.argv(pid), scan.table.procs[pid].comm):
+        hit = pid  # a joined agent discovery does not know: the process that joined
     if hit is None:
         return "no agent runs in the pane (bare shell)", 0
-    if not discovery.foreground(scan.table, hit.pid):
+    if not discovery.foreground(scan.table, hit):
         return "the agent is not in the pane's foreground", 0
-    return "", hit.pid
+    return "", hit
 
 
 def _still_fit(agent: AgentRecord, pid: int, start: int) -> bool:

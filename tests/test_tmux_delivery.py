@@ -311,3 +311,22 @@ def test_send_never_imports_tmux_and_mode_never_types_nothing(
     loud = _send(lab, "ann", "nudged")
     retry_until(lambda: loud.id in ann.read_ids(), WAIT)
     assert json.loads(quiet.stdout)["id"] not in {n["id"] for n in lab.nudges()}
+
+
+def test_an_unrecognised_agent_that_joined_is_nudged_until_it_exits(
+    server: Any, session: Any, project: Path
+) -> None:
+    lab = _lab(server, session, project)
+    bot = lab.fake("helperbot", join="helper", under_bash=True)  # discovery cannot know it
+    row = json.loads(lab.cli("agents", "--json").stdout)
+    helper = next(r for r in row if r["name"] == "helper")
+    assert (helper["kind"], helper["pid"]) == ("agent", bot.pid)  # not the bash around it
+    first = _send(lab, "helper", "hello unknown agent")
+    retry_until(lambda: first.id in bot.read_ids(), WAIT)
+
+    os.kill(bot.pid, signal.SIGTERM)
+    retry_until(lambda: not pid_alive(bot.pid), WAIT)
+    second = _send(lab, "helper", "echo pwned")
+    (entry,) = lab.wait_nudges(1, second.id)
+    assert entry["outcome"] == "skipped"
+    assert "claudeswarm:" not in lab.screen(bot.pane).split("(read 1 message(s))")[-1]

@@ -207,3 +207,13 @@ def test_explicit_socket_outside_tmux(server: Any, session: Any, project: Path) 
     assert [(r["pane"], r["kind"], r["socket"]) for r in rows] == [
         (agent.pane, "gemini", lab.tm.socket)
     ]
+
+
+def test_shells_and_wrappers_are_never_bound_to() -> None:
+    assert discovery.is_shell(["-bash"])
+    assert discovery.is_shell(["/usr/bin/zsh", "-i"])
+    assert not discovery.is_shell(["bash", "/opt/bin/claude"])  # a script it runs
+    assert not discovery.is_shell(["cursor-agent"])
+    assert discovery.is_wrapper(["uv", "run", "claudeswarm", "join"])
+    assert discovery.is_wrapper(["/usr/bin/env", "python3"])
+    assert not discovery.is_wrapper(["node", "/usr/bin/claude"])
