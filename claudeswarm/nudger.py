@@ -142,12 +142,12 @@ def _entries(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[Nud
     return [delivery.record(swarm, mid, job.agent, outcome, reason) for mid in job.ids]
 
 
-def _claim(swarm: Swarm, job: Job) -> Job:
+def _claim(swarm: Swarm, job: Job, read: dict[tuple[str, str], str] | None = None) -> Job:
     """Take the agent's queue: this nudge now covers every id queued (minus any read)."""
     queued = nudge_queue.take(swarm.paths, job.agent.name)
     if not queued:
         return job
-    read = delivery.reads(swarm)
+    read = delivery.reads(swarm) if read is None else read
     extra = [m for m in queued if m not in job.ids and (m, job.agent.name) not in read]
     return replace(job, ids=(*job.ids, *extra))
 
@@ -165,17 +165,19 @@ def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEn
     in one tmux call, wait ``nudge_enter_delay``, press all Enters in one call."""
     out: list[NudgeEntry] = []
     with contextlib.ExitStack() as held:
-        go: list[Ready] = []
+        locked: list[Ready] = []
         for item in sorted(batch, key=lambda r: r.job.agent.pane or ""):
             try:
                 path = pane_lock_path(swarm, tmux, item.job.agent.pane or "")
                 held.enter_context(flocked(path, timeout=LOCK_TIMEOUT))
+                locked.append(item)
             except UnavailableError:
                 job = _claim(swarm, item.job)
                 out += _entries(swarm, job, "failed", "pane stayed locked by another nudge")
-                continue
-            item = replace(item, job=_claim(swarm, item.job))
-            read = delivery.reads(swarm)
+        read = delivery.reads(swarm)  # once, with every lock held: no nudge slips between
+        go: list[Ready] = []
+        for item in locked:
+            item = replace(item, job=_claim(swarm, item.job, read))
             if all((mid, item.job.agent.name) in read for mid in item.job.ids):
                 out += _entries(swarm, item.job, "skipped", "already read")
             elif not _still_fit(item.job.agent, item.pid, item.start):
