@@ -11,8 +11,9 @@ per message. Each agent has a queue file ``panes/queued-<agent>``:
 
 No message is ever lost by this: the log is the truth, the nudge only says "look". A
 sender that opened the file just before the rename notices (the path no longer names its
-inode) and starts over. A queue whose nudger died is stale (its pid line names a dead
-process, or it has no pid line after :data:`ORPHAN_AFTER` seconds) and is replaced.
+inode) and starts over. A queue whose nudger died is stale (its last pid line names a
+dead process, or it has no pid line after :data:`ORPHAN_AFTER` seconds): the next sender
+adopts it and starts a nudger that takes every id in it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from claudeswarm import _atomic, registry
 from claudeswarm.paths import StatePaths, ensure_dir
 
 ORPHAN_AFTER = 30.0
+ATTEMPTS = 1000  # each retry means a nudger took the queue meanwhile: progress elsewhere
 
 
 def queue_path(paths: StatePaths, agent: str) -> Path:
@@ -45,8 +47,8 @@ def _open(path: Path) -> tuple[int, bool] | None:
 
 
 def _stale(fd: int) -> bool:
-    data = os.pread(fd, 1 << 16, 0).decode("utf-8", "replace")
-    for line in data.splitlines():
+    data = os.pread(fd, 1 << 22, 0).decode("utf-8", "replace")
+    for line in reversed(data.splitlines()):  # the latest owner counts
         if line.startswith("pid:"):
             _, pid, start = [*line.split(":"), "", ""][:3]
             if not (pid.isdigit() and (start.isdigit() or not start)):
@@ -55,28 +57,38 @@ def _stale(fd: int) -> bool:
     return time.time() - os.fstat(fd).st_mtime > ORPHAN_AFTER
 
 
+def _still_named(path: Path, fd: int) -> bool:
+    """True if ``path`` still names the file open on ``fd``.
+
+    Comparing inode numbers alone is not enough: once a taken queue is unlinked, a new
+    queue may get the same inode number. So the path is looked up first and the fd is
+    checked to be still linked afterwards; an inode that exists at the later moment was
+    the one the path named at the earlier moment.
+    """
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return mine.st_nlink > 0 and (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def enqueue(paths: StatePaths, agent: str, mid: str) -> bool:
     """Add message ``mid`` to ``agent``'s queue; True if the caller now owns the queue
     (and must start a nudger, then call :func:`set_owner`)."""
     path = queue_path(paths, agent)
-    for _ in range(8):
+    for _ in range(ATTEMPTS):
         opened = _open(path)
         if opened is None:
             continue
         fd, created = opened
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:
+            if not _still_named(path, fd):
                 continue  # a nudger took this queue meanwhile: start over
-            if not created and _stale(fd):
-                os.unlink(path)
-                continue
             os.write(fd, f"{mid}\n".encode())
-            return created
+            # an orphaned queue (its nudger died) is adopted: ours takes all its ids
+            return created or _stale(fd)
         finally:
             os.close(fd)
     return True  # heavy contention: rather one nudger too many than a missed nudge

@@ -36,7 +36,7 @@ def test_every_id_is_taken_exactly_once(paths: StatePaths) -> None:
     ctx = mp.get_context("spawn")
     owners, taken = ctx.Queue(), ctx.Queue()
     stop = ctx.Event()
-    count = 150 * STRESS
+    count = 400 * STRESS
     taker = ctx.Process(target=_taker, args=(str(paths.state), stop, taken))
     taker.start()
     senders = [
@@ -53,14 +53,16 @@ def test_every_id_is_taken_exactly_once(paths: StatePaths) -> None:
     batches.append(nudge_queue.take(paths, "ann"))
     ids = [i for b in batches for i in b]
     assert sorted(ids) == sorted(f"{w}-{i}" for w in range(4) for i in range(count))
-    # every batch the taker saw was opened by exactly one owning sender
-    assert owned == sum(1 for b in batches if b)
+    # each owner opened its own queue, and every queue taken had been opened by someone
+    assert 1 <= owned <= sum(1 for b in batches if b)
 
 
 def test_an_orphaned_queue_is_replaced(paths: StatePaths) -> None:
     ensure_state(paths)
     assert nudge_queue.enqueue(paths, "ann", "a") is True
     nudge_queue.set_owner(paths, "ann", 2**22 + 12345)  # a pid that does not run
-    assert nudge_queue.enqueue(paths, "ann", "b") is True  # stale: a new owner
-    assert nudge_queue.take(paths, "ann") == ["b"]
+    assert nudge_queue.enqueue(paths, "ann", "b") is True  # stale: adopted by a new owner
+    nudge_queue.set_owner(paths, "ann", os.getpid())
+    assert nudge_queue.enqueue(paths, "ann", "c") is False  # the owner lives: just queued
+    assert nudge_queue.take(paths, "ann") == ["a", "b", "c"]
     assert nudge_queue.take(paths, "ann") == []
