@@ -42,7 +42,19 @@ def mode(swarm: Swarm) -> str:
             f"setting idle_heuristic is {swarm.settings.idle_heuristic!r}; "
             f"use one of {', '.join(HEURISTICS)}"
         )
+    _check_regexes("busy_screen_patterns", swarm.settings.busy_screen_patterns)
+    _check_regexes("agent_patterns", [p.partition("=")[2] for p in swarm.settings.agent_patterns])
     return value
+
+
+def _check_regexes(setting: str, patterns: Iterable[str]) -> None:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"setting {setting}: bad regex {pattern!r}: {exc}") from None
 
 
 def nudge_line(rec: MessageRecord, limit: int, waiting: int = 1) -> str:

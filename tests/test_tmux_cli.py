@@ -89,3 +89,21 @@ def test_a_pane_id_on_another_server_is_not_this_pane() -> None:
     assert by_pane(agents, "%3", socket="/tmp/tmux-0/a") == agents["ann"]
     assert by_pane(agents, "%3", socket="/tmp/tmux-0/b") is None
     assert by_pane(agents, "%4", socket="/tmp/tmux-0/a") is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CLAUDESWARM_BUSY_SCREEN_PATTERNS", "esc to (interrupt"),
+        ("CLAUDESWARM_AGENT_PATTERNS", "bot=[unclosed"),
+        ("CLAUDESWARM_IDLE_HEURISTIC", "vibes"),
+    ],
+)
+def test_bad_tmux_settings_are_refused_before_logging(project: Path, key: str, value: str) -> None:
+    for name in ("ann", "bob"):
+        run_cli(project, "join", name)
+    out = run_cli(project, "send", "--as", "bob", "ann", "hi", env=cli_env(project, **{key: value}))
+    assert out.returncode == EXIT_USAGE, out.stderr
+    assert out.stderr.count("\n") == 1
+    log = project / ".claudeswarm" / "messages.jsonl"
+    assert not log.exists() or not log.read_text().strip()
