@@ -52,6 +52,20 @@ class Settings:
     task_auto_reap_seconds: float = _s(
         10.0, "a claim finding nothing reaps stale claims, at most this often (0: always)"
     )
+    # -- tmux (discovery and nudges)
+    agent_patterns: tuple[str, ...] = _s(
+        (), "extra agent kinds: 'kind=regex' searched in a process's command line"
+    )
+    nudge: str = _s("idle", "nudge recipients' panes: always | idle (wait while busy) | never")
+    nudge_enter_delay: float = _s(0.1, "seconds between typing a nudge line and its Enter")
+    nudge_preview_chars: int = _s(60, "characters of the message body a nudge line shows")
+    nudge_pool: int = _s(16, "panes typed per send-keys call; busy agents awaited at once")
+    nudge_busy_wait: float = _s(60.0, "seconds a nudge waits for a busy agent before pending")
+    idle_heuristic: str = _s("screen", "when an agent reports no state: screen | none")
+    busy_screen_patterns: tuple[str, ...] = _s(
+        ("esc to interrupt", "ctrl\\+c to interrupt", "esc to cancel"),
+        "regexes on a pane's last lines that mean its agent is busy (idle_heuristic=screen)",
+    )
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class AgentRecord:
     state: str = "active"
     joined: str = ""
     last_seen: str = ""
+    socket: str = ""  # the tmux server (socket path) the pane lives on
 
     @classmethod
     def from_json(cls, obj: Any) -> AgentRecord:
@@ -86,12 +87,19 @@ def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]
     )
 
 
-def by_pane(agents: Agents, pane: str | None) -> AgentRecord | None:
-    """The live (not gone) agent bound to ``pane``, if any."""
+def by_pane(agents: Agents, pane: str | None, socket: str | None = None) -> AgentRecord | None:
+    """The live (not gone) agent bound to ``pane`` on the caller's tmux server.
+
+    Pane ids are unique only within one server: a record made on another server (its
+    ``socket`` differs from ``socket``, by default the one in ``$TMUX``) never matches.
+    """
     if not pane:
         return None
+    if socket is None:
+        socket = os.environ.get("TMUX", "").split(",", 1)[0]
     for agent in agents.values():
-        if agent.pane == pane and agent.state != "gone":
+        same_server = not socket or not agent.socket or agent.socket == socket
+        if agent.pane == pane and agent.state != "gone" and same_server:
             return agent
     return None
 
@@ -100,7 +108,7 @@ def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
 
     Together with the pid it names one process for good: a recycled pid has another
-    start time. ``None`` if the process does not exist.
+    start time. ``None`` if the process does not exist or has exited (a zombie).
     """
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -109,6 +117,8 @@ def process_start_time(pid: int) -> int | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after the last ')'
     rest = data[data.rfind(b")") + 2 :].split()
+    if rest[:1] in ([b"Z"], [b"X"]):
+        return None  # exited, not yet reaped by its parent: dead
     try:
         return int(rest[19])
     except (IndexError, ValueError):

@@ -92,3 +92,22 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def register(
+    paths: StatePaths, name: str, *, pane: str | None = None, pid: int | None = None
+) -> None:
+    """Put an agent bound to ``pane`` straight into the registry, as ``join`` inside that
+    pane would (for tests about identity, not about tmux: no server is involved)."""
+    from claudeswarm import registry
+
+    pid = os.getpid() if pid is None else pid
+    rec = registry.AgentRecord(
+        name=name, pane=pane, pid=pid, start_time=registry.process_start_time(pid), state="active"
+    )
+
+    def change(agents: registry.Agents) -> tuple[registry.Agents, None]:
+        agents[name] = rec
+        return agents, None
+
+    registry.update(paths, change)

@@ -152,6 +152,13 @@ class Fakes:
     task_calls: int = 0
 
 
+def hide_modules(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make ``claudeswarm.<name>`` fail to import (``None`` in ``sys.modules``): what the
+    monitor meets on an install without that part. Injects an absence, nothing else."""
+    for name in names:
+        monkeypatch.setitem(sys.modules, f"claudeswarm.{name}", None)
+
+
 def install_fakes(monkeypatch: pytest.MonkeyPatch, fakes: Fakes) -> None:
     """Put fake ``claudeswarm.locks`` / ``claudeswarm.tasks`` modules in ``sys.modules``
     with the contract's read-only functions (their state file: ``locks.json``; their

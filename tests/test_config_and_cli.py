@@ -102,6 +102,7 @@ def test_filter_criteria_and_composition() -> None:
 
 
 def test_every_command_has_help_json_and_a_readme_entry(project: Path) -> None:
+    import typer
     from typer.testing import CliRunner
 
     runner = CliRunner()
@@ -110,8 +111,14 @@ def test_every_command_has_help_json_and_a_readme_entry(project: Path) -> None:
     for name in COMMANDS:
         out = runner.invoke(app, [name, "--help"])
         assert out.exit_code == 0, name
-        assert "--json" in out.output, f"{name} has no --json"
         assert f"claudeswarm {name}" in readme or f"`{name}`" in readme, name
+        group = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+        subs = getattr(group, "commands", None)
+        for sub in sorted(subs) if subs else [None]:
+            args = [name, sub, "--help"] if sub else [name, "--help"]
+            out = runner.invoke(app, args)
+            assert out.exit_code == 0, args
+            assert "--json" in out.output, f"{' '.join(args[:-1])} has no --json"
 
 
 def test_cli_inbox_limit_across_processes(project: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import cli_env, run_cli
@@ -21,10 +22,19 @@ def _spawn(project: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _read_json_lines(proc: subprocess.Popen[str], count: int) -> list[dict[str, object]]:
+def _read_json_lines(
+    proc: subprocess.Popen[str], count: int, timeout: float = 60
+) -> list[dict[str, object]]:
+    """Read ``count`` JSON lines from the follower, failing (never hanging) after
+    ``timeout`` seconds."""
+    import select
+
     assert proc.stdout is not None
     out = []
+    deadline = time.monotonic() + timeout
     for _ in range(count):
+        ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+        assert ready, f"no output from the follower within {timeout}s"
         line = proc.stdout.readline()
         assert line, f"follower ended early: {proc.stderr.read() if proc.stderr else ''}"
         out.append(json.loads(line))
@@ -34,9 +44,12 @@ def _read_json_lines(proc: subprocess.Popen[str], count: int) -> list[dict[str, 
 def test_log_follow_prints_new_messages_across_rotation(project: Path) -> None:
     run_cli(project, "join", "alice")
     run_cli(project, "join", "bob")
-    run_cli(project, "send", "--as", "alice", "bob", "old")  # before: not followed
-    proc = _spawn(project, "log", "-n", "0", "--follow", "--json", "--type", "question")
+    run_cli(project, "send", "--as", "alice", "bob", "old", "--type", "question")
+    proc = _spawn(project, "log", "-n", "1", "--follow", "--json", "--type", "question")
     try:
+        # the backlog line proves the follower has taken its position: nothing sent
+        # from here on may be missed, and the backlog is not repeated
+        assert [m["body"] for m in _read_json_lines(proc, 1)] == ["old"]
         run_cli(project, "send", "--as", "alice", "bob", "q1", "--type", "question")
         run_cli(project, "send", "--as", "alice", "bob", "skip me")
         from claudeswarm.config import Settings

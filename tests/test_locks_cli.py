@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import cli_env, run_cli
+from conftest import cli_env, register, run_cli
 
 from claudeswarm.errors import EXIT_ERROR, EXIT_REFUSED, EXIT_UNAVAILABLE
+from claudeswarm.paths import resolve
 
 
 def one_line(err: str) -> str:
@@ -21,7 +22,7 @@ def one_line(err: str) -> str:
 
 def test_refused_lock_names_holder_pane_pattern_and_reason(project: Path) -> None:
     pane = cli_env(project, TMUX_PANE="%3")
-    assert run_cli(project, "join", "backend", env=pane).returncode == 0
+    register(resolve(str(project / ".claudeswarm")), "backend", pane="%3")
     got = run_cli(project, "lock", "src/**/*.py", "--reason", "refactor auth", env=pane)
     assert got.returncode == 0, got.stderr
     out = run_cli(project, "lock", "--as", "frontend", "src/auth/login.py")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, cli_env, run_cli
+from conftest import FakeClock, cli_env, register, run_cli
 
 from claudeswarm import identity, messaging
 from claudeswarm.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
@@ -103,7 +103,7 @@ def test_ids_sort_in_send_order(team: Swarm, clock: FakeClock) -> None:
 def test_a_registered_pane_cannot_send_as_someone_else(
     team: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    identity.join(team, "dave", pane="%7")
+    register(team.paths, "dave", pane="%7")
     monkeypatch.setenv("TMUX_PANE", "%7")
     assert messaging.resolve_sender(team, None) == "dave"
     with pytest.raises(RefusedError, match="cannot act as 'alice'"):

@@ -16,6 +16,7 @@ from monitor_support import (
     add_agents,
     agent,
     append,
+    hide_modules,
     install_fakes,
     rec,
     sample_fakes,
@@ -236,9 +237,9 @@ def test_help_and_detail_screens(swarm: Swarm) -> None:
 def test_panels_say_not_available_then_fill_in(
     swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without ``claudeswarm.locks``/``claudeswarm.tasks`` (other branches) the panels say
-    so; with fake modules injected in ``sys.modules`` (a collaborator that does not exist
-    on this branch) the same app fills them in."""
+    """Without ``claudeswarm.locks``/``claudeswarm.tasks`` (hidden from import) the panels
+    say so; with stand-in modules injected in ``sys.modules`` (to control their data) the
+    same app fills them in, with no change to the monitor."""
 
     async def scenario(expect_available: bool) -> dict[str, Section]:
         app = create_app(swarm, poll=0.02)
@@ -251,7 +252,9 @@ def test_panels_say_not_available_then_fill_in(
                 assert found[name].note == "not available yet"
         return found
 
-    asyncio.run(scenario(False))
+    with monkeypatch.context() as hidden:
+        hide_modules(hidden, "locks", "tasks")
+        asyncio.run(scenario(False))
     install_fakes(monkeypatch, sample_fakes())
     found = asyncio.run(scenario(True))
     locks = found["locks"]

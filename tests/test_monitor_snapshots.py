@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from monitor_support import T0, add_agents, agent, append, install_fakes, rec, sample_fakes
+from monitor_support import (
+    T0,
+    add_agents,
+    agent,
+    append,
+    hide_modules,
+    install_fakes,
+    rec,
+    sample_fakes,
+)
 from textual.pilot import Pilot
 
 from claudeswarm.messaging import Swarm
@@ -68,7 +77,11 @@ def test_main_screen_with_every_panel(
     assert snap_compare(_app(swarm), terminal_size=SIZE, run_before=_ready)
 
 
-def test_not_available_yet_with_a_filter(snap_compare: Compare, swarm: Swarm) -> None:
+def test_not_available_yet_with_a_filter(
+    snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locks and tasks hidden from import: the panels say "not available yet"."""
+    hide_modules(monkeypatch, "locks", "tasks")
     _fill(swarm)
 
     async def run_before(pilot: Pilot[None]) -> None:
@@ -79,7 +92,11 @@ def test_not_available_yet_with_a_filter(snap_compare: Compare, swarm: Swarm) ->
     assert snap_compare(_app(swarm), terminal_size=SIZE, run_before=run_before)
 
 
-def test_detail_of_a_hostile_message(snap_compare: Compare, swarm: Swarm) -> None:
+def test_detail_of_a_hostile_message(
+    snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locks and tasks hidden from import: the panels say "not available yet"."""
+    hide_modules(monkeypatch, "locks", "tasks")
     _fill(swarm)
     hostile = "\x1b]0;pwned\x07\x1b[2J[bold red]not markup[/]\n\u202eevil\x9b1m\r\nend"
     append(swarm, [rec(50, hostile, sender="mallory", to=("all",), type="urgent")])
@@ -92,7 +109,11 @@ def test_detail_of_a_hostile_message(snap_compare: Compare, swarm: Swarm) -> Non
     assert snap_compare(_app(swarm), terminal_size=SIZE, run_before=run_before)
 
 
-def test_paused_with_the_cursor_up_and_help(snap_compare: Compare, swarm: Swarm) -> None:
+def test_paused_with_the_cursor_up_and_help(
+    snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locks and tasks hidden from import: the panels say "not available yet"."""
+    hide_modules(monkeypatch, "locks", "tasks")
     _fill(swarm)
 
     async def run_before(pilot: Pilot[None]) -> None:

@@ -2,9 +2,9 @@
 
 Rules: create (with an assignee or a dependency, or neither), claim (by a live or a dead
 process), heartbeat, complete (with or without its artifact written), crash (the worker
-forgets its claim), expire (the fake clock jumps past the lease), reap, release. After every step: each task is in exactly one
-state directory, the one the model predicts, with the predicted attempts and owner, and
-every done task has a manifest that still verifies.
+forgets its claim), expire (the fake clock jumps past the lease), reap, release. After
+every step: each task is in exactly one state directory, the one the model predicts, with
+the predicted attempts and owner, and every done task has a manifest that still verifies.
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ COMMANDS: dict[str, str] = {
     "locks": "locks",
     "who": "locks",
     "task": "tasks",
+    "discover": "agents",
+    "state": "agents",
+    "status": "delivery",
 }
 
 

@@ -1,12 +1,12 @@
-"""``join``, ``leave``, ``whoami``, ``agents``: identity in the registry."""
+"""``join``, ``leave``, ``whoami``, ``agents``, ``discover``, ``state``: who is where."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
 
 
 def register(app: typer.Typer) -> None:
@@ -15,16 +15,28 @@ def register(app: typer.Typer) -> None:
     app.command("leave")(leave)
     app.command("whoami")(whoami)
     app.command("agents")(agents)
+    app.command("discover")(discover)
+    app.command("state")(state)
 
 
 @guarded
 def join(
-    name: Annotated[str, typer.Argument(help="Your agent name (a-z 0-9 . _ -).")],
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Your agent name (a-z 0-9 . _ -); default from the kind: claude-1."),
+    ] = None,
     role: Annotated[str, typer.Option("--role", help="What this agent works on.")] = "",
-    kind: Annotated[str, typer.Option("--kind", help="Agent kind (claude, codex, ...).")] = "shell",
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Agent kind (default: what runs in the pane, else shell)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register this pane (or, outside tmux, the calling shell) as agent NAME."""
+    """Register this pane (or, outside tmux, the calling shell) as agent NAME.
+
+    Inside tmux the name is bound to the pane id and to the agent process running in
+    the pane (pid + start time), so it survives pane moves and renumbering.
+    """
     from claudeswarm import identity
 
     rec = identity.join(swarm(), name, role=role, kind=kind)
@@ -73,15 +85,81 @@ def agents(as_json: JsonOpt = False) -> None:
     from claudeswarm import registry
 
     rows = sorted(registry.load(swarm().paths).values(), key=lambda a: a.name)
-    emit(
-        rows,
-        as_json,
-        lambda: (
-            table(
-                [(a.name, a.kind, a.pane or "-", a.state, a.role, a.last_seen[:19]) for a in rows],
-                ("NAME", "KIND", "PANE", "STATE", "ROLE", "LAST SEEN"),
+    emit(rows, as_json, lambda: _rows(rows))
+
+
+def _rows(rows: list[Any]) -> str:
+    if not rows:
+        return "no agents found"
+    return table(
+        [
+            (
+                a.name,
+                a.pane or "-",
+                a.location or "-",
+                a.kind,
+                a.state,
+                a.pid or "-",
+                a.cwd,
+                a.last_seen[11:19],
             )
-            if rows
-            else "no agents"
-        ),
+            for a in rows
+        ],
+        ("NAME", "PANE", "LOCATION", "KIND", "STATE", "PID", "CWD", "SEEN"),
+    )
+
+
+@guarded
+def discover(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between scans.")] = 2.0,
+    socket: Annotated[
+        str | None,
+        typer.Option("--socket", help="tmux server socket path (default: $TMUX, else default)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scan tmux for agent panes and update the registry.
+
+    One list-panes call and one pass over /proc: agents are recognised by their
+    process (claude, codex, aider, gemini, opencode; setting agent_patterns adds more)
+    or because their pane ran 'claudeswarm join'. Exit 4 when no tmux server runs.
+    """
+    import functools
+    import time
+
+    from claudeswarm import identity
+    from claudeswarm import tmux as tmux_mod
+
+    sw, tm = swarm(), tmux_mod.current(socket)
+    while True:
+        rows = identity.refresh(sw, tm)
+        emit(rows, as_json, functools.partial(_rows, rows))
+        if not watch:
+            return
+        time.sleep(max(interval, 0.2))
+        if not as_json:
+            print()
+
+
+@guarded
+def state(
+    value: Annotated[str, typer.Argument(help="idle or busy.", show_default=False)],
+    as_name: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report what this agent is doing (hooks call it). Turning idle delivers the
+    nudges that waited while it was busy."""
+    from claudeswarm import delivery, identity, messaging
+
+    sw = swarm()
+    me = messaging.resolve_sender(sw, as_name)
+    rec = identity.set_state(sw, me, value)
+    kicked = delivery.turned_idle(sw, me) if value == "idle" else False
+    emit(
+        {"agent": me, "state": rec.state, "nudging_pending": kicked},
+        as_json,
+        lambda: f"{me} is {rec.state}" + (" (nudging waiting messages)" if kicked else ""),
     )

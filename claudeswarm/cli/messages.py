@@ -9,7 +9,7 @@ import typer
 from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, print_json, swarm
 
 if TYPE_CHECKING:
-    from claudeswarm.messaging import InboxResult
+    from claudeswarm.messaging import InboxResult, Swarm
     from claudeswarm.models import MessageRecord
 
 TYPE_HELP = (
@@ -61,9 +61,11 @@ def send(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
+    _check_nudge_settings(sw)
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
+    _nudge(sw, rec)
     emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
 
 
@@ -80,8 +82,24 @@ def broadcast(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
+    _check_nudge_settings(sw)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
+    _nudge(sw, rec)
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
+
+
+def _check_nudge_settings(sw: Swarm) -> None:
+    """Refuse bad nudge settings before anything is logged."""
+    from claudeswarm import delivery
+
+    delivery.mode(sw)
+
+
+def _nudge(sw: Swarm, rec: MessageRecord) -> None:
+    """The record is logged; start the detached nudger if anyone can be nudged."""
+    from claudeswarm import delivery
+
+    delivery.after_send(sw, rec)
 
 
 @guarded

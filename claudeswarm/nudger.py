@@ -1,0 +1,380 @@
+"""The nudger: a detached process that types nudge lines into recipients' panes.
+
+``send`` starts it (``python -m claudeswarm.nudger --state-dir DIR message ID``) after the
+message is logged, so tmux latency never reaches the sender. For each recipient, on one
+scan of its tmux server:
+
+1. the pane must still run the agent: the registered pid with the same start time lives
+   under the pane, an agent process (not a bare shell) runs there and owns the terminal's
+   foreground; otherwise nothing is typed and the message simply stays unread in the log;
+2. with ``nudge = idle`` (and not ``urgent``) wait while the agent is busy: its reported
+   state, else the screen heuristic; past ``nudge_busy_wait`` the nudge is left pending
+   and sent when the agent reports idle (``claudeswarm state idle``);
+3. under the pane's lock (one sender per pane), re-check the process, type the line with
+   ``send-keys -l --``, pause ``nudge_enter_delay``, press Enter.
+
+Panes that are ready are typed in batches: one ``send-keys`` call types the lines of up
+to ``nudge_pool`` panes, one more presses their Enters, batches run in parallel threads.
+Busy agents are waited for in their own threads, after the batches have started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from claudeswarm import delivery, discovery, nudge_queue, procs, registry
+from claudeswarm._atomic import flocked
+from claudeswarm.delivery import NudgeEntry
+from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.identity import live
+from claudeswarm.messaging import Swarm, open_swarm
+from claudeswarm.models import MessageRecord
+from claudeswarm.paths import ensure_dir
+from claudeswarm.registry import AgentRecord
+from claudeswarm.tmux import Tmux, TmuxError, current
+
+LOCK_TIMEOUT = 30.0
+POLL = 0.25
+SCREEN_LINES = 8
+
+
+@dataclass(frozen=True)
+class Job:
+    """Nudge ``agent`` about ``rec``; ``ids`` are every message this one nudge covers."""
+
+    agent: AgentRecord
+    rec: MessageRecord
+    ids: tuple[str, ...]
+    urgent: bool
+
+
+def unfit(agent: AgentRecord, scan: discovery.Scan) -> tuple[str, int]:
+    """Why ``agent``'s pane must not be typed into (``""`` if it may), and the agent pid."""
+    if (agent.pane or "") not in scan.panes:
+        return f"pane {agent.pane} is gone", 0
+    if not live(agent, scan):
+        return "the agent's process has exited", 0
+    hit = next((f.pid for f in scan.found if f.pane.pane_id == agent.pane), None)
+    pid = agent.pid or 0
+    if hit is None and not discovery.is_shell(scan.table.argv(pid), scan.table.procs[pid].comm):
+        hit = pid  # a joined agent discovery does not know: the process that joined
+    if hit is None:
+        return "no agent runs in the pane (bare shell)", 0
+    if not discovery.foreground(scan.table, hit):
+        return "the agent is not in the pane's foreground", 0
+    return "", hit
+
+
+def _still_fit(agent: AgentRecord, pid: int, start: int) -> bool:
+    proc = procs.read_proc(pid)
+    return (
+        registry.process_alive(agent.pid, agent.start_time)
+        and proc is not None
+        and proc.start_time == start
+        and proc.tpgid == proc.pgrp
+    )
+
+
+def reported(swarm: Swarm, agent: AgentRecord, agents: registry.Agents | None = None) -> str:
+    """The state the agent last reported (``busy``, ``idle``) or ``""`` if none."""
+    now = (agents if agents is not None else registry.load(swarm.paths)).get(agent.name)
+    state = now.state if now else agent.state
+    return state if state in ("busy", "idle") else ""
+
+
+def looks_busy(swarm: Swarm, screen: str) -> bool:
+    """The screen heuristic: a busy pattern on the pane's last lines."""
+    pats = swarm.settings.busy_screen_patterns
+    return any(re.search(p, screen, re.IGNORECASE) for p in pats)
+
+
+def busy(swarm: Swarm, tmux: Tmux, agent: AgentRecord) -> bool:
+    """Reported state first (``busy``/``idle``); otherwise the screen heuristic."""
+    state = reported(swarm, agent)
+    if state or swarm.settings.idle_heuristic != "screen":
+        return state == "busy"
+    return looks_busy(swarm, tmux.capture(agent.pane or "", SCREEN_LINES))
+
+
+def _wait_idle(swarm: Swarm, tmux: Tmux, job: Job) -> str:
+    """``idle``, ``read`` (nothing left to nudge for) or ``busy`` after the wait."""
+    deadline = time.monotonic() + swarm.settings.nudge_busy_wait
+    while busy(swarm, tmux, job.agent):
+        read = delivery.reads(swarm)
+        if all((mid, job.agent.name) in read for mid in job.ids):
+            return "read"
+        if time.monotonic() >= deadline:
+            return "busy"
+        time.sleep(POLL)
+    return "idle"
+
+
+def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
+    """One lock file per pane per server (pane ids are unique only within a server).
+
+    Held with :func:`~claudeswarm._atomic.flocked` (fcntl, with a timeout) rather than
+    the filelock package: its import alone costs ~18 ms, which a broadcast pays before
+    its first nudge."""
+    server = hashlib.sha1(tmux.socket.encode()).hexdigest()[:8]
+    folder = ensure_dir(swarm.paths.file("panes"))
+    return folder / f"{server}-{pane.lstrip('%')}.lock"
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A job cleared to type: the agent process found in the pane and its start time."""
+
+    job: Job
+    pid: int
+    start: int
+
+
+def _entries(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[NudgeEntry]:
+    return [delivery.record(swarm, mid, job.agent, outcome, reason) for mid in job.ids]
+
+
+def _claim(swarm: Swarm, job: Job, read: dict[tuple[str, str], str] | None = None) -> Job:
+    """Take the agent's queue: this nudge now covers every id queued (minus any read)."""
+    queued = nudge_queue.take(swarm.paths, job.agent.name)
+    if not queued:
+        return job
+    read = delivery.reads(swarm) if read is None else read
+    extra = [m for m in queued if m not in job.ids and (m, job.agent.name) not in read]
+    return replace(job, ids=(*job.ids, *extra))
+
+
+def _final(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[NudgeEntry]:
+    """Record a final outcome for the job and everything queued behind it."""
+    entries = _entries(swarm, _claim(swarm, job), outcome, reason)
+    delivery.append_nudges(swarm, entries)
+    return entries
+
+
+def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEntry]:
+    """Type the nudge lines of ``batch`` (distinct panes of one server): take every pane
+    lock (sorted, so two nudgers never deadlock), re-check each agent, type all lines
+    in one tmux call, wait ``nudge_enter_delay``, press all Enters in one call."""
+    out: list[NudgeEntry] = []
+    with contextlib.ExitStack() as held:
+        locked: list[Ready] = []
+        for item in sorted(batch, key=lambda r: r.job.agent.pane or ""):
+            try:
+                path = pane_lock_path(swarm, tmux, item.job.agent.pane or "")
+                held.enter_context(flocked(path, timeout=LOCK_TIMEOUT))
+                locked.append(item)
+            except UnavailableError:
+                job = _claim(swarm, item.job)
+                out += _entries(swarm, job, "failed", "pane stayed locked by another nudge")
+        read = delivery.reads(swarm)  # once, with every lock held: no nudge slips between
+        go: list[Ready] = []
+        for item in locked:
+            item = replace(item, job=_claim(swarm, item.job, read))
+            if all((mid, item.job.agent.name) in read for mid in item.job.ids):
+                out += _entries(swarm, item.job, "skipped", "already read")
+            elif not _still_fit(item.job.agent, item.pid, item.start):
+                out += _entries(swarm, item.job, "skipped", "the agent's process exited")
+            else:
+                go.append(item)
+        typed, failed = _type_lines(swarm, tmux, go)
+        time.sleep(swarm.settings.nudge_enter_delay if typed else 0)
+        entered, failed_enter = _press_enter(tmux, typed)
+        for item, why in [*failed, *failed_enter]:
+            out += _entries(swarm, item.job, "failed", why)
+        for item in entered:
+            out += _entries(swarm, item.job, "nudged")
+    delivery.append_nudges(swarm, out)
+    return out
+
+
+def _line(swarm: Swarm, job: Job) -> str:
+    return delivery.nudge_line(job.rec, swarm.settings.nudge_preview_chars, len(job.ids))
+
+
+def _type_lines(
+    swarm: Swarm, tmux: Tmux, go: Sequence[Ready]
+) -> tuple[list[Ready], list[tuple[Ready, str]]]:
+    """All lines in one call; if tmux refuses (a pane vanished), one call per pane."""
+    try:
+        tmux.send_literal_many([(r.job.agent.pane or "", _line(swarm, r.job)) for r in go])
+        return list(go), []
+    except TmuxError:
+        pass
+    typed, failed = [], []
+    for r in go:
+        try:
+            tmux.send_literal(r.job.agent.pane or "", _line(swarm, r.job))
+            typed.append(r)
+        except TmuxError as exc:
+            failed.append((r, str(exc)))
+    return typed, failed
+
+
+def _press_enter(tmux: Tmux, typed: Sequence[Ready]) -> tuple[list[Ready], list[tuple[Ready, str]]]:
+    try:
+        tmux.send_enter_many([r.job.agent.pane or "" for r in typed])
+        return list(typed), []
+    except TmuxError:
+        pass
+    entered, failed = [], []
+    for r in typed:
+        try:
+            tmux.send_enter(r.job.agent.pane or "")
+            entered.append(r)
+        except TmuxError as exc:
+            failed.append((r, f"typed but Enter failed: {exc}"))
+    return entered, failed
+
+
+def _triage(
+    swarm: Swarm, runnable: Sequence[tuple[Tmux, discovery.Scan, Job]]
+) -> list[tuple[str, str, int]]:
+    """For each job ``("skipped", why, 0)``, ``("busy", "", pid)`` or ``("ready", "", pid)``:
+    one registry read and one ``capture-pane`` call per server for the whole lot."""
+    agents = registry.load(swarm.paths)
+    waits = delivery.mode(swarm) == "idle"
+    screen = swarm.settings.idle_heuristic == "screen"
+    verdicts: list[tuple[str, str, int]] = []
+    look: dict[str, list[int]] = {}  # socket -> indexes whose screen decides
+    for i, (tmux, scan, job) in enumerate(runnable):
+        why, pid = unfit(job.agent, scan)
+        state = reported(swarm, job.agent, agents)
+        if why:
+            verdicts.append(("skipped", why, 0))
+        elif not waits or job.urgent or state == "idle" or (not state and not screen):
+            verdicts.append(("ready", "", pid))
+        elif state == "busy":
+            verdicts.append(("busy", "", pid))
+        else:
+            verdicts.append(("ready", "", pid))
+            look.setdefault(tmux.socket, []).append(i)
+    for indexes in look.values():
+        tmux = runnable[indexes[0]][0]
+        screens = tmux.capture_many([runnable[i][2].agent.pane or "" for i in indexes])
+        for i in indexes:
+            text = screens.get(runnable[i][2].agent.pane or "")
+            if text is None:
+                verdicts[i] = ("skipped", "the pane vanished", 0)
+            elif looks_busy(swarm, text):
+                verdicts[i] = ("busy", "", verdicts[i][2])
+    return verdicts
+
+
+def _wait_then_type(swarm: Swarm, tmux: Tmux, ready: Ready) -> list[NudgeEntry]:
+    waited = _wait_idle(swarm, tmux, ready.job)
+    if waited == "idle":
+        return type_batch(swarm, tmux, [ready])
+    if waited == "read":
+        return _final(swarm, ready.job, "skipped", "read before the agent turned idle")
+    return _final(swarm, ready.job, "pending", "agent busy; nudged when it reports idle")
+
+
+def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[NudgeEntry]:
+    """Run ``fn``; an unexpected tmux or OS error becomes a recorded failure."""
+    try:
+        result: list[NudgeEntry] = fn(swarm, *args)
+        return result
+    except (SwarmError, OSError) as exc:
+        return [e for j in job_list for e in _final(swarm, j, "failed", str(exc))]
+
+
+def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
+    """Nudge for ``jobs``: one scan and one screen capture per tmux server, ready panes
+    typed in batches of ``nudge_pool`` panes per tmux call (batches in parallel), busy
+    agents waited for in their own threads (at most ``nudge_pool`` at a time)."""
+    out: list[NudgeEntry] = []
+    runnable: list[tuple[Tmux, discovery.Scan, Job]] = []
+    for socket in {j.agent.socket for j in jobs}:
+        tmux = current(socket or None)
+        mine = [j for j in jobs if j.agent.socket == socket]
+        try:
+            scan = discovery.scan(tmux, _patterns(swarm))
+        except UnavailableError as exc:
+            out += [e for j in mine for e in _final(swarm, j, "skipped", str(exc))]
+            continue
+        runnable += [(tmux, scan, j) for j in mine]
+    size = max(1, swarm.settings.nudge_pool)
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        verdicts = _triage(swarm, runnable)
+        later, waiting = [], []
+        batches: dict[str, list[Ready]] = {}
+        for (tmux, scan, job), (verdict, why, pid) in zip(runnable, verdicts, strict=True):
+            if verdict == "skipped":
+                out += _final(swarm, job, "skipped", why)
+                continue
+            ready = Ready(job, pid, scan.table.procs[pid].start_time)
+            if verdict == "busy":
+                waiting.append((tmux, ready))
+            else:
+                batches.setdefault(tmux.socket, []).append(ready)
+        for socket, ready_list in batches.items():
+            tmux = current(socket)
+            for i in range(0, len(ready_list), size):
+                chunk = ready_list[i : i + size]
+                later.append(
+                    pool.submit(_guard, type_batch, swarm, [r.job for r in chunk], tmux, chunk)
+                )
+        for tmux, ready in waiting:  # after the batches: waits never delay ready panes
+            later.append(pool.submit(_guard, _wait_then_type, swarm, [ready.job], tmux, ready))
+        for future in later:
+            out += future.result()
+    return out
+
+
+def _patterns(swarm: Swarm) -> tuple[discovery.Pattern, ...]:
+    return discovery.parse_patterns(swarm.settings.agent_patterns)
+
+
+def nudge_message(
+    swarm: Swarm, rec: MessageRecord, agents: Sequence[str] | None = None
+) -> list[NudgeEntry]:
+    """Nudge the recipients of ``rec`` that have a pane (only ``agents`` if given: the
+    queues the sender opened)."""
+    urgent = rec.type == "urgent"
+    targets = [a for a in delivery.recipients(swarm, rec) if agents is None or a.name in agents]
+    return nudge_all(swarm, [Job(a, rec, (rec.id,), urgent) for a in targets])
+
+
+def nudge_pending(swarm: Swarm, agent_name: str) -> list[NudgeEntry]:
+    """One nudge for everything that waited while ``agent_name`` was busy."""
+    ids = delivery.pending_for(swarm, agent_name)
+    agent = registry.load(swarm.paths).get(agent_name)
+    if not ids or agent is None or not agent.pane:
+        return []
+    newest = delivery.find(swarm, ids[-1])
+    return nudge_all(swarm, [Job(agent, newest, tuple(ids), True)])
+
+
+USAGE = "python -m claudeswarm.nudger --state-dir DIR (message ID [--agents A,B] | pending AGENT)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the detached process (argv as :func:`delivery.spawn` builds it;
+    no argparse: every millisecond of start-up delays the nudge). Never raises."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) not in (4, 6) or args[0] != "--state-dir" or args[2] not in ("message", "pending"):
+        print(f"usage: {USAGE}", file=sys.stderr)
+        return 2
+    state_dir, what, arg = args[1], args[2], args[3]
+    only = args[5].split(",") if args[4:5] == ["--agents"] else None
+    try:
+        with open_swarm(state_dir) as swarm:
+            if what == "message":
+                nudge_message(swarm, delivery.find(swarm, arg), only)
+            else:
+                nudge_pending(swarm, arg)
+    except SwarmError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
