@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
 from claudeswarm._atomic import read_json, update_json
+from claudeswarm.errors import CorruptRecordError
 from claudeswarm.paths import StatePaths, ensure_state
 
 T = TypeVar("T")
@@ -64,8 +65,19 @@ def _decode(raw: Any) -> Agents:
 
 
 def load(paths: StatePaths) -> Agents:
-    """All registered agents by name (no lock; a consistent snapshot)."""
-    return _decode(read_json(paths.file("agents.json"), {}))
+    """All registered agents by name (no lock; a consistent snapshot).
+
+    A corrupt registry is reported, not repaired here (readers change nothing): the
+    error says how to rebuild it. Any writer (``join``, ``discover``) quarantines it.
+    """
+    try:
+        return _decode(read_json(paths.file("agents.json"), {}))
+    except CorruptRecordError as exc:
+        raise CorruptRecordError(
+            "agents.json",
+            f"{exc.reason}; rebuild it with 'claudeswarm discover' or 'claudeswarm join' "
+            "(the bad file is kept in quarantine/)",
+        ) from None
 
 
 def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]]) -> T:

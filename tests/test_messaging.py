@@ -205,3 +205,19 @@ def test_ids_stay_unique_across_fork_and_threads() -> None:
     for t in threads:
         t.join()
     assert len(set(drawn)) == len(drawn) == 8000
+
+
+def test_corrupt_registry_is_one_line_with_the_remedy(project: Path) -> None:
+    run_cli(project, "join", "alice")
+    run_cli(project, "join", "bob")
+    (project / ".claudeswarm" / "agents.json").write_text('{"v":1,"agents":{"x":')
+    out = run_cli(project, "send", "--as", "alice", "bob", "hi")
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1
+    assert "agents.json" in out.stderr
+    assert "claudeswarm join" in out.stderr
+    assert run_cli(project, "join", "alice").returncode == 0  # a writer rebuilds it
+    kept = list((project / ".claudeswarm" / "quarantine").glob("agents.json.*"))
+    assert kept
+    assert run_cli(project, "join", "bob").returncode == 0
+    assert run_cli(project, "send", "--as", "alice", "bob", "hi").returncode == 0
