@@ -17,7 +17,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,14 +78,19 @@ def _acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
             delay = min(delay * 2, 0.02)
 
 
-def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_bytes(
+    path: Path, data: bytes, *, durable: bool = True, tmp_dir: Path | None = None
+) -> None:
     """Replace ``path`` atomically with ``data`` (temp file, fsync, rename, dir fsync).
 
     ``durable=False`` skips the fsyncs, for state whose loss on power failure is harmless
     (a reader cursor: the worst case re-shows read messages, never hides unread ones).
+    The temp file is unique to this call (pid + random) and lives beside ``path``, or in
+    ``tmp_dir`` (same filesystem) so that it never shows in ``path``'s directory listing.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    name = f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
+    tmp = tmp_dir / name if tmp_dir is not None else path.with_name("." + name)
+    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         os.write(fd, data)
         if durable:
@@ -95,6 +100,21 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(tmp, path)
     if durable:
         fsync_dir(path.parent)
+
+
+def append_records(path: Path, lock_path: Path, records: Iterable[Any]) -> None:
+    """Append JSON records with the log's append protocol: each framed
+    ``"\\n" + json + "\\n"``, all in ONE ``os.write`` to an ``O_APPEND`` fd, under the
+    sidecar flock (used for side logs: read receipts, nudges)."""
+    data = b"".join(b"\n" + _json.dumps(r).encode() + b"\n" for r in records)
+    if not data:
+        return
+    with flocked(lock_path):
+        fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:

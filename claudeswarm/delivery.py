@@ -150,17 +150,9 @@ class NudgeEntry:
 
 def append_nudges(swarm: Swarm, entries: Iterable[NudgeEntry]) -> None:
     """Append entries with the append protocol (one ``os.write`` under ``nudges.lock``)."""
-    data = b"".join(b"\n" + _json.dumps(e.__dict__).encode() + b"\n" for e in entries)
-    if not data:
-        return
-    with _atomic.flocked(swarm.paths.file("nudges.lock")):
-        fd = _atomic.open_nofollow(
-            swarm.paths.file("nudges.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        )
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+    paths = swarm.paths
+    records = [e.__dict__ for e in entries]
+    _atomic.append_records(paths.file("nudges.jsonl"), paths.file("nudges.lock"), records)
 
 
 def _jsonl(swarm: Swarm, name: str) -> Iterator[dict[str, object]]:

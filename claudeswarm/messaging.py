@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from claudeswarm import _atomic, _json, registry
+from claudeswarm import _atomic, registry
 from claudeswarm.config import Settings, load
 from claudeswarm.errors import CorruptRecordError, RefusedError, UsageError
 from claudeswarm.message_log import MessageLog
@@ -288,15 +288,8 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
 def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
     """Append a read receipt (what ``status`` reports as "read") with the append protocol."""
     entry = {"agent": agent, "ts": format_ts(swarm.clock()), "ids": list(ids)}
-    data = b"\n" + _json.dumps(entry).encode() + b"\n"
-    with _atomic.flocked(swarm.paths.file("receipts.lock")):
-        fd = _atomic.open_nofollow(
-            swarm.paths.file("receipts.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        )
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+    paths = swarm.paths
+    _atomic.append_records(paths.file("receipts.jsonl"), paths.file("receipts.lock"), [entry])
 
 
 def history(swarm: Swarm, agent: str, *, limit: int | None = None) -> list[MessageRecord]:

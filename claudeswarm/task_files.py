@@ -242,17 +242,7 @@ def write_task(paths: StatePaths, task: Task, dest: Path, *, durable: bool) -> N
     directory listing; its name carries our pid so ``reap`` can clear a dead writer's.
     """
     data = (_json.dumps(record(task)) + "\n").encode()
-    tmp = state_dir(paths, "tmp") / f"{dest.name}.{os.getpid()}.{os.urandom(4).hex()}"
-    fd = _atomic.open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, dest)
-    if durable:
-        _atomic.fsync_dir(dest.parent)
+    _atomic.write_bytes(dest, data, durable=durable, tmp_dir=state_dir(paths, "tmp"))
 
 
 def create_task(paths: StatePaths, task: Task) -> bool:
