@@ -18,8 +18,10 @@ from claudeswarm.paths import StatePaths
 ENV_PREFIX = "CLAUDESWARM_"
 
 
-def _s(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _s(default: Any, doc: str, **check: Any) -> Any:
+    """A setting: its default, a one-line doc, and optional checks applied at load
+    (``choices=(...)`` for enumerations, ``regex=True`` for patterns that must compile)."""
+    return field(default=default, metadata={"doc": doc, **check})
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,26 @@ class Settings:
     )
     # -- tmux (discovery and nudges)
     agent_patterns: tuple[str, ...] = _s(
-        (), "extra agent kinds: 'kind=regex' searched in a process's command line"
+        (),
+        "extra agent kinds: 'kind=regex' searched in a process's command line",
+        regex=True,
     )
-    nudge: str = _s("idle", "nudge recipients' panes: always | idle (wait while busy) | never")
+    nudge: str = _s(
+        "idle",
+        "nudge recipients' panes: always | idle (wait while busy) | never",
+        choices=("always", "idle", "never"),
+    )
     nudge_enter_delay: float = _s(0.1, "seconds between typing a nudge line and its Enter")
     nudge_preview_chars: int = _s(60, "characters of the message body a nudge line shows")
     nudge_pool: int = _s(16, "panes typed per send-keys call; busy agents awaited at once")
     nudge_busy_wait: float = _s(60.0, "seconds a nudge waits for a busy agent before pending")
-    idle_heuristic: str = _s("screen", "when an agent reports no state: screen | none")
+    idle_heuristic: str = _s(
+        "screen", "when an agent reports no state: screen | none", choices=("screen", "none")
+    )
     busy_screen_patterns: tuple[str, ...] = _s(
         ("esc to interrupt", "ctrl\\+c to interrupt", "esc to cancel"),
         "regexes on a pane's last lines that mean its agent is busy (idle_heuristic=screen)",
+        regex=True,
     )
 
 
@@ -156,7 +167,27 @@ def load(paths: StatePaths, env: Mapping[str, str] | None = None) -> Loaded:
         if env_key in env:
             values[name] = _coerce(name, kind, env[env_key], env_key)
             sources[name] = f"env {env_key}"
+    for name, value in values.items():
+        _check(name, value, known[name].metadata, sources[name])
     return Loaded(replace(Settings(), **values), sources)
+
+
+def _check(name: str, value: Any, meta: Any, where: str) -> None:
+    """Refuse a value its setting's checks reject, naming the setting and its source."""
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise UsageError(f"setting {name} from {where}: {value!r}; use one of {', '.join(choices)}")
+    if meta.get("regex"):
+        import re
+
+        for pattern in value:
+            text = pattern.partition("=")[2] if name == "agent_patterns" else pattern
+            try:
+                re.compile(text)
+            except re.error as exc:
+                raise UsageError(
+                    f"setting {name} from {where}: bad regex {text!r}: {exc}"
+                ) from None
 
 
 def _toml_value(value: Any) -> str:

@@ -82,12 +82,7 @@ def nudge_line(rec: MessageRecord, limit: int, waiting: int = 1) -> str:
 
 def recipients(swarm: Swarm, rec: MessageRecord) -> list[AgentRecord]:
     """Registered, not-gone agents with a pane that ``rec`` is addressed to."""
-    agents = registry.load(swarm.paths)
-    if BROADCAST in rec.to:
-        names: Iterable[str] = (n for n in agents if n != rec.sender)
-    else:
-        names = rec.to
-    return [a for n in names if (a := agents.get(n)) and a.pane and a.state != "gone"]
+    return registry.reachable(registry.load(swarm.paths), rec.to, rec.sender)
 
 
 def after_send(swarm: Swarm, rec: MessageRecord) -> bool:

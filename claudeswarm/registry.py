@@ -116,6 +116,13 @@ def by_pane(agents: Agents, pane: str | None, socket: str | None = None) -> Agen
     return None
 
 
+def reachable(agents: Agents, to: tuple[str, ...], sender: str) -> list[AgentRecord]:
+    """Registered, not-gone agents with a pane that a message to ``to`` addresses
+    (``"all"``: everyone but the sender): the panes a nudge could go to."""
+    names = [n for n in agents if n != sender] if "all" in to else to
+    return [a for n in names if (a := agents.get(n)) and a.pane and a.state != "gone"]
+
+
 def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
 

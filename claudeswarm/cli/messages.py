@@ -61,7 +61,6 @@ def send(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
-    _check_nudge_settings(sw)
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
@@ -82,24 +81,25 @@ def broadcast(
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
-    _check_nudge_settings(sw)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
     _nudge(sw, rec)
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
 
 
-def _check_nudge_settings(sw: Swarm) -> None:
-    """Refuse bad nudge settings before anything is logged."""
-    from claudeswarm import delivery
-
-    delivery.mode(sw)
-
-
 def _nudge(sw: Swarm, rec: MessageRecord) -> None:
-    """The record is logged; start the detached nudger if anyone can be nudged."""
-    from claudeswarm import delivery
+    """The record is logged; start the detached nudger if anyone can be nudged.
 
-    delivery.after_send(sw, rec)
+    Settings were checked when they were loaded (before logging). The delivery layer is
+    imported only when some recipient has a pane: a send that nudges nobody skips it.
+    """
+    from claudeswarm import registry
+
+    if sw.settings.nudge == "never":
+        return
+    if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
+        from claudeswarm import delivery
+
+        delivery.after_send(sw, rec)
 
 
 @guarded
