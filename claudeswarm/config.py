@@ -66,6 +66,8 @@ class Settings:
         ("esc to interrupt", "ctrl\\+c to interrupt", "esc to cancel"),
         "regexes on a pane's last lines that mean its agent is busy (idle_heuristic=screen)",
     )
+    # -- hooks
+    hook_max_messages: int = _s(10, "unread messages a prompt hook puts into context at once")
 
 
 @dataclass(frozen=True)

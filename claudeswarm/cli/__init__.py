@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "discover": "agents",
     "state": "agents",
     "status": "delivery",
+    "hook": "hooks",
 }
 
 
