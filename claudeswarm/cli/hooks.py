@@ -1,18 +1,19 @@
 """``hook session-start|prompt|pre-tool|post-tool|stop|install``: agent hook entry points.
 
 A hook must never break the agent: an unexpected error is one stderr line and exit 0;
-only a deliberate refusal (``pre-tool`` on a file another agent locked) exits 2.
+only a deliberate refusal (``pre-tool`` on a file another agent locked) exits 2. Plain
+hook calls never reach this module (:mod:`claudeswarm.cli._hookfast` runs them without
+typer); it serves ``--help``, ``install`` and calls with other options.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, print_json, swarm
+from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm
 
 hook_app = typer.Typer(
     help="Hook entry points for coding agents (Claude Code: see hooks/README.md).",
@@ -42,37 +43,10 @@ def _runner(event: str) -> Callable[[bool], None]:
     return command
 
 
-def _read_stdin() -> bytes:
-    if sys.stdin is None or sys.stdin.isatty():
-        return b""  # run by hand: no hook input to wait for
-    try:
-        return sys.stdin.buffer.read()
-    except (OSError, ValueError):
-        return b""
-
-
 def _run(event: str, as_json: bool) -> int:
-    """Run one hook; every failure becomes one stderr line and exit 0."""
-    from claudeswarm.sanitize import inert
+    from claudeswarm.cli import _common, _hookfast
 
-    try:
-        from claudeswarm import hooks
-
-        result = hooks.run(swarm(), event, hooks.parse_input(_read_stdin()))
-    except KeyboardInterrupt:
-        return 0
-    except Exception as exc:  # noqa: BLE001 - a hook must never break the agent
-        print(f"claudeswarm hook {event}: {inert(str(exc) or type(exc).__name__)}", file=sys.stderr)
-        return 0
-    if as_json:
-        print_json({**result.__dict__, "exit_code": result.exit_code})
-    elif result.action == "context":
-        print(result.text)
-    elif result.action == "continue":
-        print_json({"decision": "block", "reason": result.text})
-    if result.action == "block":
-        print(result.text, file=sys.stderr)
-    return result.exit_code
+    return _hookfast.run(event, as_json, _common._state["state_dir"])
 
 
 @guarded
