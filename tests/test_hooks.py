@@ -406,3 +406,30 @@ def test_the_shim_runs_the_hook(project: Path, two: StatePaths) -> None:
     assert out.returncode == 0, out.stderr
     assert "  | via the shim" in out.stdout
     assert os.access(REPO / "hooks" / "claudeswarm-hook", os.X_OK)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
+    project: Path, two: StatePaths, event: str
+) -> None:
+    """Hooks run after every tool call: they must not pay for the CLI framework."""
+    cli(project, "lock", "docs/**", "--as", "me")
+    code = (
+        "import sys\n"
+        f"sys.argv = ['claudeswarm', 'hook', {event!r}]\n"
+        "from claudeswarm.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = {'typer', 'click', 'libtmux', 'textual', 'rich'}\n"
+        "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=cli_env(project, TMUX_PANE=ME, CLAUDESWARM_NUDGE="never"),
+        input=json.dumps(edit(str(project / "docs/a.md"))),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "HEAVY []" in out.stdout, (out.stdout, out.stderr)
