@@ -433,3 +433,68 @@ def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
         check=False,
     )
     assert "HEAVY []" in out.stdout, (out.stdout, out.stderr)
+
+
+STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
+
+
+def test_racing_prompt_hooks_hand_each_message_over_exactly_once(
+    project: Path, two: StatePaths
+) -> None:
+    """Prompt hooks of one agent racing each other (and a sender, and post-tool hooks
+    writing the registry) never show a message twice or lose one."""
+    import re
+
+    sent = 6 * STRESS
+    racers = 4 * STRESS
+    env = cli_env(
+        project,
+        TMUX_PANE=ME,
+        CLAUDESWARM_NUDGE="never",
+        CLAUDESWARM_HOOK_MAX_MESSAGES="3",
+        CLAUDESWARM_RATE_PER_SENDER="100000",
+        CLAUDESWARM_RATE_PER_PAIR="100000",
+    )
+    send_env = {**env, "TMUX_PANE": ""}
+    procs = []
+    for n in range(sent):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "claudeswarm", "send", "me", f"msg {n}", "--as", "other"],
+                cwd=project,
+                env=send_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+    hooks = []
+    for n in range(racers):
+        event = "prompt" if n % 2 == 0 else "post-tool"
+        hooks.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "claudeswarm", "hook", event],
+                cwd=project,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = []
+    for p in hooks:
+        out, err = p.communicate("{}", timeout=120)
+        assert p.returncode == 0 and err == "", err
+        outputs.append(out)
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    while True:  # drain what the racers left (3 per prompt at most)
+        out = hook(project, "prompt", {}, CLAUDESWARM_HOOK_MAX_MESSAGES="3")
+        assert out.returncode == 0, out.stderr
+        if not out.stdout:
+            break
+        outputs.append(out.stdout)
+    shown = re.findall(r"^  \| (msg \d+)$", "".join(outputs), re.MULTILINE)
+    assert sorted(shown) == sorted(f"msg {n}" for n in range(sent))
+    assert set(agents(two)) == {"me", "other"}
