@@ -248,7 +248,6 @@ def _refresh_leases(swarm: Swarm, me: AgentRecord) -> None:
 
 def _report(swarm: Swarm, me: AgentRecord, state: str) -> None:
     """``set_state`` unless the registry already says so and was written recently."""
-    from claudeswarm import identity
     from claudeswarm.models import parse_ts
 
     recent = swarm.clock() - swarm.settings.lock_refresh_interval_seconds
@@ -257,6 +256,8 @@ def _report(swarm: Swarm, me: AgentRecord, state: str) -> None:
     except ValueError:
         fresh = False
     if not fresh:
+        from claudeswarm import identity  # (it imports discovery and tmux: only when needed)
+
         identity.set_state(swarm, me.name, state)
 
 

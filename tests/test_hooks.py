@@ -414,6 +414,7 @@ def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
 ) -> None:
     """Hooks run after every tool call: they must not pay for the CLI framework."""
     cli(project, "lock", "docs/**", "--as", "me")
+    hook(project, "post-tool", {})  # the steady state: busy was reported just now
     code = (
         "import sys\n"
         f"sys.argv = ['claudeswarm', 'hook', {event!r}]\n"
@@ -421,6 +422,7 @@ def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = {'typer', 'click', 'libtmux', 'textual', 'rich'}\n"
         "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+        "print('TMUX', 'claudeswarm.tmux' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -433,6 +435,8 @@ def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
         check=False,
     )
     assert "HEAVY []" in out.stdout, (out.stdout, out.stderr)
+    if event in ("pre-tool", "post-tool"):  # per tool call: not even our tmux layer
+        assert "TMUX False" in out.stdout, out.stdout
 
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
