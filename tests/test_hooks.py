@@ -502,3 +502,27 @@ def test_racing_prompt_hooks_hand_each_message_over_exactly_once(
     shown = re.findall(r"^  \| (msg \d+)$", "".join(outputs), re.MULTILINE)
     assert sorted(shown) == sorted(f"msg {n}" for n in range(sent))
     assert set(agents(two)) == {"me", "other"}
+
+
+def test_state_dir_option_and_help_take_the_right_paths(project: Path, two: StatePaths) -> None:
+    """``--state-dir`` before ``hook`` reaches the fast path; ``--help`` goes to typer."""
+    cli(project, "send", "me", "found via --state-dir", "--as", "other")
+    elsewhere = project.parent / "elsewhere"
+    elsewhere.mkdir()
+    env = cli_env(elsewhere, TMUX_PANE=ME)
+    out = subprocess.run(
+        [sys.executable, "-m", "claudeswarm", "--state-dir", str(two.state), "hook", "prompt"],
+        cwd=elsewhere,
+        env=env,
+        input="{}",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "  | found via --state-dir" in out.stdout
+    for args in (["hook", "--help"], ["hook", "stop", "--help"], ["hook", "install", "--help"]):
+        got = run_cli(project, *args)
+        assert got.returncode == 0, got.stderr
+        assert "--json" in got.stdout or "pre-tool" in got.stdout
