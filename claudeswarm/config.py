@@ -77,6 +77,8 @@ class Settings:
         "regexes on a pane's last lines that mean its agent is busy (idle_heuristic=screen)",
         regex=True,
     )
+    # -- hooks
+    hook_max_messages: int = _s(10, "unread messages a prompt hook puts into context at once")
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,17 @@ conflict, lost claim), 4 unavailable (no tmux server, timed out waiting).
 Every call is a fresh process and typer builds a click command for every registered
 command on each call, so :func:`main` registers only the module that owns the command
 being run (all of them for top-level ``--help``). Start-up then stays flat as commands
-are added.
+are added. Hook calls (``claudeswarm hook EVENT``), made after every tool call, skip typer
+altogether (:mod:`claudeswarm.cli._hookfast`).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from claudeswarm import __version__
-from claudeswarm.cli import _common
+if TYPE_CHECKING:
+    import typer
 
 #: command name -> module under claudeswarm.cli that registers it
 COMMANDS: dict[str, str] = {
@@ -42,53 +40,15 @@ COMMANDS: dict[str, str] = {
     "discover": "agents",
     "state": "agents",
     "status": "delivery",
+    "hook": "hooks",
 }
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"claudeswarm {__version__}")
-        raise typer.Exit(0)
-
-
-def _root(
-    state_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--state-dir",
-            help="State directory (default: nearest .claudeswarm/; env CLAUDESWARM_HOME).",
-        ),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """claudeswarm: discovery, messages, file leases and a task board for agents in tmux.
-
-    Exit codes: 0 ok, 1 error, 2 usage, 3 refused/conflict, 4 unavailable.
-    """
-    _common.set_state_dir(state_dir)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The typer app with every command, or only the module owning command ``only``."""
-    app = typer.Typer(
-        name="claudeswarm",
-        help="Let AI coding agents in tmux panes find, message and coordinate.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(_root)
-    modules = [COMMANDS[only]] if only in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
-    for name in modules:
-        importlib.import_module(f"claudeswarm.cli.{name}").register(app)
-    return app
+    from claudeswarm.cli._app import build_app as build
+
+    return build(only)
 
 
 def _command_in(argv: list[str]) -> str | None:
@@ -103,4 +63,9 @@ def _command_in(argv: list[str]) -> str | None:
 
 def main() -> None:
     """Console-script entry point."""
+    from claudeswarm.cli._hookfast import fast_hook
+
+    code = fast_hook(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     build_app(_command_in(sys.argv[1:]))()

@@ -1,0 +1,65 @@
+"""``claudeswarm [--state-dir DIR] hook EVENT [--json]`` without typer.
+
+Claude Code runs ``hook post-tool`` after every tool call, so a hook call must cost little
+more than the work it does: importing typer and building its click command would more
+than double it. Only the exact forms above take this path; anything else (``--help``,
+``hook install``, a typo) goes through typer as usual. No typer import here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+EVENTS = ("session-start", "prompt", "pre-tool", "post-tool", "stop")
+
+
+def fast_hook(argv: list[str]) -> int | None:
+    """Run the hook ``argv`` names and return its exit code, or ``None`` if ``argv`` is
+    not a plain hook call."""
+    state_dir = None
+    if argv[:1] == ["--state-dir"] and len(argv) > 1:
+        state_dir, argv = argv[1], argv[2:]
+    elif argv[:1] and argv[0].startswith("--state-dir="):
+        state_dir, argv = argv[0].partition("=")[2], argv[1:]
+    if len(argv) < 2 or argv[0] != "hook" or argv[1] not in EVENTS:
+        return None
+    if any(arg != "--json" for arg in argv[2:]):
+        return None
+    return run(argv[1], "--json" in argv[2:], state_dir)
+
+
+def _read_stdin() -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        return b""  # run by hand: no hook input to wait for
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        return b""
+
+
+def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
+    """Run one hook and print its outcome; every failure is one stderr line and exit 0
+    (a hook must never break the agent), only a refusal exits 2."""
+    from claudeswarm.sanitize import inert, json_safe
+
+    try:
+        from claudeswarm import hooks
+        from claudeswarm.messaging import open_swarm
+
+        result = hooks.run(open_swarm(state_dir), event, hooks.parse_input(_read_stdin()))
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a hook must never break the agent
+        print(f"claudeswarm hook {event}: {inert(str(exc) or type(exc).__name__)}", file=sys.stderr)
+        return 0
+    if as_json:
+        doc = {**result.__dict__, "messages": list(result.messages), "exit_code": result.exit_code}
+        print(json_safe(json.dumps(doc, ensure_ascii=False)))
+    elif result.action == "context":
+        print(result.text)
+    elif result.action == "continue":
+        print(json_safe(json.dumps({"decision": "block", "reason": result.text})))
+    if result.action == "block":
+        print(result.text, file=sys.stderr)
+    return result.exit_code
