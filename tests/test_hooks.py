@@ -526,3 +526,11 @@ def test_state_dir_option_and_help_take_the_right_paths(project: Path, two: Stat
         got = run_cli(project, *args)
         assert got.returncode == 0, got.stderr
         assert "--json" in got.stdout or "pre-tool" in got.stdout
+
+
+def test_a_typo_in_the_event_never_blocks_the_agent(project: Path) -> None:
+    """Exit 2 would make Claude Code refuse every edit: an unknown event is exit 1."""
+    out = run_cli(project, "hook", "pre-tol")
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1
+    assert "unknown hook event 'pre-tol'" in out.stderr

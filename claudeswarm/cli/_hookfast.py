@@ -22,7 +22,17 @@ def fast_hook(argv: list[str]) -> int | None:
         state_dir, argv = argv[1], argv[2:]
     elif argv[:1] and argv[0].startswith("--state-dir="):
         state_dir, argv = argv[0].partition("=")[2], argv[1:]
-    if len(argv) < 2 or argv[0] != "hook" or argv[1] not in EVENTS:
+    if len(argv) < 2 or argv[0] != "hook":
+        return None
+    if argv[1] not in EVENTS and argv[1] != "install" and not argv[1].startswith("-"):
+        # A typo in an agent's settings must not block it: usage errors exit 2, which
+        # Claude Code reads as "refuse this tool call", so an unknown event exits 1.
+        print(
+            f"claudeswarm: unknown hook event {argv[1]!r}; use one of {', '.join(EVENTS)}",
+            file=sys.stderr,
+        )
+        return 1
+    if argv[1] not in EVENTS:
         return None
     if any(arg != "--json" for arg in argv[2:]):
         return None
