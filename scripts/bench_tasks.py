@@ -40,7 +40,7 @@ def _fill(root: Path, n: int, announce: bool) -> None:
         board.add(f"task {i}", created_by="bench", priority=i % 3)
 
 
-def _claimer(root: str, name: str, go: Any, out: Any) -> None:
+def _claimer(root: str, name: str, go: Any, out: Any, finish: Any) -> None:
     board = TaskBoard(_swarm(Path(root)))
     lat = []
     go.wait()
@@ -51,6 +51,9 @@ def _claimer(root: str, name: str, go: Any, out: Any) -> None:
             break
         lat.append(time.perf_counter() - t0)
     out.put((name, lat, time.perf_counter()))
+    # Stay alive until every worker is done: a worker that exits is a dead owner, and the
+    # others would (rightly) reap and re-claim its tasks, counting them twice.
+    finish.wait()
 
 
 def bench_claims(n: int, procs: int) -> dict[str, Any]:
@@ -59,9 +62,10 @@ def bench_claims(n: int, procs: int) -> dict[str, Any]:
         (root / ".git").mkdir()
         _fill(root, n, announce=False)
         ctx = mp.get_context("fork")
-        go, out = ctx.Event(), ctx.Queue()
+        go, out, finish = ctx.Event(), ctx.Queue(), ctx.Event()
         workers = [
-            ctx.Process(target=_claimer, args=(str(root), f"w{i}", go, out)) for i in range(procs)
+            ctx.Process(target=_claimer, args=(str(root), f"w{i}", go, out, finish))
+            for i in range(procs)
         ]
         for w in workers:
             w.start()
@@ -69,6 +73,7 @@ def bench_claims(n: int, procs: int) -> dict[str, Any]:
         start = time.perf_counter()
         go.set()
         results = [out.get(timeout=600) for _ in workers]
+        finish.set()
         for w in workers:
             w.join()
         end = max(r[2] for r in results)
