@@ -20,32 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from _bench import stats
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def stats(name: str, samples: list[float]) -> dict[str, Any]:
-    s = sorted(samples)
-
-    def pct(p: float) -> float:
-        return s[min(len(s) - 1, int(p * len(s)))] * 1000
-
-    total = sum(s)
-    return {
-        "name": name,
-        "n": len(s),
-        "ops_per_s": len(s) / total if total else 0.0,
-        "p50_ms": statistics.median(s) * 1000,
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
-    }
 
 
 def env_for(project: Path, **extra: str) -> dict[str, str]:

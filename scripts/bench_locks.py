@@ -24,17 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _bench import pct  # noqa: E402
+
 from claudeswarm import _atomic  # noqa: E402
 from claudeswarm.config import load  # noqa: E402
 from claudeswarm.leases import grant_record  # noqa: E402
 from claudeswarm.locks import Holder, LockManager  # noqa: E402
 from claudeswarm.messaging import Swarm  # noqa: E402
 from claudeswarm.paths import StatePaths, ensure_state  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def make_swarm(base: Path) -> Swarm:

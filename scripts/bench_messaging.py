@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from _bench import pct
+
 from claudeswarm import identity, messaging
 from claudeswarm.config import Settings
 from claudeswarm.filters import MessageFilter
@@ -53,11 +55,6 @@ def record(i: int) -> MessageRecord:
         "info",
         f"status update {i}: tests green on feature branch, moving on",
     )
-
-
-def pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def row(

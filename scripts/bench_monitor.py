@@ -31,6 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _bench import pct  # noqa: E402
+
 from claudeswarm import registry  # noqa: E402
 from claudeswarm.config import Settings  # noqa: E402
 from claudeswarm.message_log import MessageLog, frame  # noqa: E402
@@ -51,13 +53,6 @@ def rss_kb() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def new_swarm(root: Path, **settings: Any) -> Swarm:

@@ -31,31 +31,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _bench import stats  # noqa: E402
+
 from claudeswarm import delivery, discovery, identity, messaging  # noqa: E402
 from claudeswarm.models import parse_ts  # noqa: E402
 from claudeswarm.tmux import Tmux, socket_for_name  # noqa: E402
 
 KINDS = ("claude", "codex", "aider", "gemini", "opencode")
 FAKE = REPO / "scripts" / "fake_agent.py"
-
-
-def stats(name: str, samples: list[float], **extra: Any) -> dict[str, Any]:
-    s = sorted(samples)
-
-    def pct(p: float) -> float:
-        return s[min(len(s) - 1, int(p * len(s)))] * 1000
-
-    total = sum(s)
-    return {
-        "name": name,
-        "n": len(s),
-        "ops_per_s": len(s) / total if total else 0.0,
-        "p50_ms": statistics.median(s) * 1000,
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
-        "max_ms": s[-1] * 1000,
-        **extra,
-    }
 
 
 class Bench:
