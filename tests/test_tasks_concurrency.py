@@ -94,13 +94,21 @@ def test_16_threads_claim_100_tasks_exactly_once(swarm: Swarm) -> None:
     assert len(owners) == 100
 
 
-def _claim_all(paths: StatePaths, settings: Settings, name: str, go: Path, out: Path) -> None:
+def _claim_all(
+    paths: StatePaths, settings: Settings, name: str, go: Path, out: Path, outs: list[Path]
+) -> None:
     board = TaskBoard(Swarm(paths, settings))
     wait_for(go)
     got = []
     while (task := board.claim(name)) is not None:
         got.append(task.id)
-    out.write_text("\n".join(got))
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(got))
+    tmp.rename(out)
+    # Stay alive like a real worker until every worker is done: a worker that exits is a
+    # dead owner, and the others would rightly reap and re-claim its tasks.
+    for other in outs:
+        wait_for(other)
 
 
 def test_8_processes_claim_1000_tasks_exactly_once(swarm: Swarm, tmp_path: Path) -> None:
@@ -110,7 +118,9 @@ def test_8_processes_claim_1000_tasks_exactly_once(swarm: Swarm, tmp_path: Path)
     go = tmp_path / "go"
     outs = [tmp_path / f"claims-{i}" for i in range(8)]
     run_children(
-        _claim_all, [(swarm.paths, swarm.settings, f"w{i}", go, o) for i, o in enumerate(outs)], go
+        _claim_all,
+        [(swarm.paths, swarm.settings, f"w{i}", go, o, outs) for i, o in enumerate(outs)],
+        go,
     )
     claims = [line for o in outs for line in o.read_text().split()]
     assert len(claims) == n  # none lost, none twice
