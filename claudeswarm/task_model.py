@@ -7,7 +7,6 @@ folds it into the history when the file is next rewritten.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -240,10 +239,3 @@ def claim_history(task: Task) -> tuple[Transition, ...]:
     if any(h.state == "claimed" and h.note == note for h in task.history):
         return task.history
     return (*task.history, Transition("claimed", lease.agent, format_ts(lease.claimed), note))
-
-
-def fresh_id(task_id: str) -> str:
-    """``task_id`` with its 16 random characters drawn again (its time part kept)."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    bits = int.from_bytes(os.urandom(10), "big")
-    return task_id[:10] + "".join(alphabet[(bits >> (5 * i)) & 31] for i in range(16))

@@ -62,7 +62,6 @@ from claudeswarm.task_model import (
     Transition,
     UnknownTaskError,
     claim_history,
-    fresh_id,
     is_task_id,
 )
 
@@ -261,10 +260,10 @@ class TaskBoard:
                 raise UnknownTaskError(dep)
         specs = artifacts_specs(self.paths.root, artifacts)
         now = self.swarm.clock()
-        for attempt in range(100):
-            # new_id's sequence state is copied by fork: forked creators can draw the
-            # same ids, so after a collision the random part is drawn afresh
-            task_id = new_id(now) if attempt == 0 else fresh_id(new_id(now))
+        for _ in range(3):
+            # create_task refuses an id that exists (hard link, never an overwrite);
+            # new_id never repeats within a process, so a retry draws a free id
+            task_id = new_id(now)
             task = Task(
                 id=task_id,
                 title=title,
@@ -284,7 +283,7 @@ class TaskBoard:
             )
             if create_task(self.paths, task):
                 break
-        else:  # pragma: no cover - needs 100 id collisions in a row
+        else:  # pragma: no cover - needs three 80-bit collisions in a row
             raise SwarmError("could not find a free task id")
         bump(self.paths)
         self.event("created", task, created_by, f"priority {priority}")
