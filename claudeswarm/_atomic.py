@@ -160,11 +160,17 @@ def write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
     write_bytes(path, (_json.dumps(obj) + "\n").encode(), durable=durable)
 
 
-def quarantine_file(path: Path, quarantine_dir: Path, reason: str) -> Path:
-    """Move a corrupt file into quarantine (never delete it) and note why beside it."""
+def quarantine_path(quarantine_dir: Path, name: str) -> Path:
+    """A fresh path in quarantine for ``name``: ``name.<UTC time>.<pid>.<ns>``, so a later
+    quarantine of the same file never replaces an earlier one."""
     quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    dest = quarantine_dir / f"{path.name}.{stamp}.{os.getpid()}"
+    return quarantine_dir / f"{name}.{stamp}.{os.getpid()}.{time.time_ns() % 10**9:09d}"
+
+
+def quarantine_file(path: Path, quarantine_dir: Path, reason: str) -> Path:
+    """Move a corrupt file into quarantine (never delete it) and note why beside it."""
+    dest = quarantine_path(quarantine_dir, path.name)
     os.replace(path, dest)
     write_bytes(dest.with_name(dest.name + ".why"), (reason + "\n").encode(), durable=False)
     return dest

@@ -86,9 +86,8 @@ class LeaseStore:
         lines = [f"@{at} {why}: {line!r}" for at, line, why in table.bad]
         if table.offset != table.size:
             lines.append(f"@{table.offset} unterminated tail of {table.size - table.offset}B")
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        unique = f"{os.getpid()}.{time.time_ns() % 10**9:09d}"  # never replaces an earlier one
-        dest = self.paths.quarantine / f"{JOURNAL}.{stamp}.{unique}.bad"
+        dest = _atomic.quarantine_path(self.paths.quarantine, JOURNAL)
+        dest = dest.with_name(dest.name + ".bad")
         _atomic.write_bytes(dest, ("\n".join(lines) + "\n").encode(), durable=False)
         self.compact(table)
 

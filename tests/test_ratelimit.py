@@ -75,3 +75,14 @@ def test_corrupt_state_is_quarantined_not_fatal(paths: StatePaths, clock: FakeCl
     paths.file("ratelimit.json").write_text('{"s|a": [1, 2], "s|a": [3]}')
     limiter(paths, clock).acquire("a", ["b"], "x")
     assert any(p.name.startswith("ratelimit.json.") for p in paths.quarantine.iterdir())
+
+
+def test_quarantining_the_same_file_twice_keeps_both(paths: StatePaths) -> None:
+    from claudeswarm._atomic import quarantine_file
+
+    target = paths.file("agents.json")
+    for content in ("first bad", "second bad"):
+        target.write_text(content)
+        quarantine_file(target, paths.quarantine, "corrupt")
+    kept = sorted(p.read_text() for p in paths.quarantine.glob("agents.json.*[0-9]"))
+    assert kept == ["first bad", "second bad"]
