@@ -1,8 +1,9 @@
 """Where state lives: the project root and its ``.claudeswarm/`` state directory.
 
-The state directory is the nearest ancestor of the working directory that holds
-``.claudeswarm/`` or ``.git`` (then ``<root>/.claudeswarm``), unless ``--state-dir`` or
-``CLAUDESWARM_HOME`` names one. It is created with mode 0700 and must not be a symlink.
+The state directory is ``<root>/.claudeswarm`` where the root is the nearest ancestor of
+the working directory holding ``.claudeswarm/``, failing that the nearest holding a
+``.git`` directory (:func:`find_root`), unless ``--state-dir`` or ``CLAUDESWARM_HOME``
+names one. It is created with mode 0700 and must not be a symlink.
 """
 
 from __future__ import annotations
@@ -55,15 +56,27 @@ class StatePaths:
 
 
 def find_root(start: Path) -> Path:
-    """Return the nearest ancestor of ``start`` holding ``.claudeswarm/`` or ``.git``.
+    """Return the project root: the root of the nearest swarm enclosing ``start``.
 
-    Falls back to ``start`` itself when no ancestor qualifies.
+    That is the nearest ancestor holding ``.claudeswarm/``, across nested repositories;
+    failing that, the nearest holding a ``.git`` directory. A ``.git`` *file* (a
+    submodule's or a linked worktree's) never starts a swarm of its own, so a hook or a
+    ``lock`` run inside a submodule finds the swarm of the repository around it. Only
+    when there is no ``.git`` directory either does the outermost ``.git`` file count (a
+    worktree of a repository elsewhere); failing everything, ``start`` itself.
     """
     start = start.resolve()
+    git_dir: Path | None = None
+    git_file: Path | None = None
     for candidate in (start, *start.parents):
-        if (candidate / STATE_DIR_NAME).is_dir() or (candidate / ".git").exists():
+        if (candidate / STATE_DIR_NAME).is_dir():
             return candidate
-    return start
+        dot_git = candidate / ".git"
+        if git_dir is None and dot_git.is_dir():
+            git_dir = candidate
+        elif git_dir is None and dot_git.exists():
+            git_file = candidate
+    return git_dir or git_file or start
 
 
 def resolve(state_dir: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> StatePaths:

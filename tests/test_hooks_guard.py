@@ -1,0 +1,123 @@
+"""The pre-tool hook as a guard: every way an edit under another agent's live lease got
+through (issue 9, section 3), each run the way Claude Code runs it: a fresh process with
+the hook JSON on stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import cli_env, run_cli
+from test_hooks import ME, cli, two
+
+from claudeswarm.errors import EXIT_REFUSED
+from claudeswarm.paths import StatePaths, find_root
+
+__all__ = ["two"]  # a fixture: imported so that pytest finds it here
+
+QUICK = 8.0  # seconds: well under the 10 s timeout `hook install` writes
+
+
+def edit(path: str, **more: Any) -> dict[str, Any]:
+    """A PreToolUse Edit call as Claude Code sends it."""
+    return {
+        "session_id": "s1",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Edit",
+        "tool_input": {"file_path": path, "old_string": "a", "new_string": "b"},
+        **more,
+    }
+
+
+def run_hook(
+    cwd: Path,
+    event: str,
+    payload: Any,
+    env: dict[str, str],
+    *,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "claudeswarm", "hook", event],
+        cwd=cwd,
+        env=env,
+        input=json.dumps(payload).encode(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        out.args, out.returncode, out.stdout.decode(), out.stderr.decode(errors="replace")
+    )
+
+
+def refused(out: subprocess.CompletedProcess[str]) -> bool:
+    if out.returncode == 2:
+        assert out.stdout == "" and out.stderr.count("\n") == 1, out.stderr
+        assert "refused: other (pane %902)" in out.stderr, out.stderr
+        return True
+    assert (out.returncode, out.stderr) == (0, ""), out
+    return False
+
+
+@pytest.fixture
+def src(project: Path, two: StatePaths) -> Path:
+    """``src/a.py`` exists and ``other`` holds an exclusive lease on it."""
+    (project / "src").mkdir()
+    (project / "src" / "a.py").write_text("a = 1\n")
+    cli(project, "lock", "src/a.py", "--reason", "mine", "--as", "other")
+    return project / "src"
+
+
+# -- c) nested repositories --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["submodule", "nested repository", "worktree"])
+def test_a_hook_in_a_nested_repository_finds_the_enclosing_swarm(
+    project: Path, two: StatePaths, kind: str
+) -> None:
+    inner = project / "vendor" / "lib"
+    inner.mkdir(parents=True)
+    if kind == "nested repository":
+        (inner / ".git").mkdir()
+    else:  # submodules and linked worktrees have a .git file naming the real git dir
+        (inner / ".git").write_text("gitdir: ../../.git/modules/lib\n")
+    (inner / "x.py").write_text("x = 1\n")
+    cli(project, "lock", "vendor/lib/x.py", "--as", "other")
+    env = cli_env(project, TMUX_PANE=ME)
+    del env["CLAUDESWARM_HOME"]  # found from the working directory, as agents do
+    for payload in (edit(str(inner / "x.py"), cwd=str(inner)), edit("x.py", cwd=str(inner))):
+        assert refused(run_hook(inner, "pre-tool", payload, env)), payload
+    # `lock` there uses the same swarm: refused, and no second state directory appears
+    out = run_cli(inner, "lock", "vendor/lib/x.py", "--as", "me", env=env)
+    assert out.returncode == EXIT_REFUSED, out.stderr
+    assert not (inner / ".claudeswarm").exists()
+
+
+def test_find_root_prefers_the_nearest_swarm_then_a_git_directory(tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    sub = top / "a" / "sub"
+    deep = sub / "d" / "e"
+    deep.mkdir(parents=True)
+    (top / ".git").mkdir()
+    (sub / ".git").write_text("gitdir: ../../.git/modules/sub\n")
+    assert find_root(deep) == top  # a .git file starts no swarm of its own
+    (sub / ".git").unlink()
+    (sub / ".git").mkdir()
+    assert find_root(deep) == sub  # no swarm anywhere: the nearest .git directory
+    (top / ".claudeswarm").mkdir()
+    assert find_root(deep) == top  # an enclosing swarm wins over a nearer repository
+    (sub / ".claudeswarm").mkdir()
+    assert find_root(deep) == sub
+    lone = tmp_path / "lone" / "w"
+    (lone / "src").mkdir(parents=True)
+    (lone / ".git").write_text("gitdir: /elsewhere/.git/worktrees/w\n")
+    assert find_root(lone / "src") == lone  # a worktree of a repository elsewhere
+    bare = tmp_path / "bare" / "x"
+    bare.mkdir(parents=True)
+    assert find_root(bare) == bare.resolve()
