@@ -146,18 +146,22 @@ def inside(root: Path, path: Path) -> bool:
 def project_relative(root: Path, raw: str, *, follow: bool = True) -> str:
     """Turn a user path into a canonical project-relative POSIX path.
 
-    Absolute paths and ``./`` forms are normalised; ``..`` escapes and symlinks that
-    leave the project are refused with :class:`UsageError`.
+    The one set of path rules for locks and edit hooks alike. Absolute paths and ``./``
+    forms are normalised, then symlinks are resolved (``follow``), and only then is the
+    result required to lie inside the project: a path reaching the project through a
+    symlink that lives outside it is a project path. ``..`` escapes and symlinks that
+    leave the project are refused with :class:`UsageError`. ``follow=False`` keeps the
+    spelling's own (lexical) location.
     """
     if not raw or "\x00" in raw:
         raise UsageError(f"invalid path {raw!r}")
     root = root.resolve()
     candidate = Path(raw) if os.path.isabs(raw) else root / raw
     normal = Path(os.path.normpath(candidate))
-    if not inside(root, normal):
-        raise UsageError(f"path {raw!r} is outside the project {root}")
     real = Path(os.path.realpath(normal)) if follow else normal
     if not inside(root, real):
-        raise UsageError(f"path {raw!r} leads outside the project through a symlink")
+        if inside(root, normal):
+            raise UsageError(f"path {raw!r} leads outside the project through a symlink")
+        raise UsageError(f"path {raw!r} is outside the project {root}")
     rel = real.relative_to(root).as_posix()
     return "" if rel == "." else rel

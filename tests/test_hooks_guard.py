@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import cli_env, run_cli
-from test_hooks import ME, cli, two
+from test_hooks import ME, cli, hook, two
 
 from claudeswarm.errors import EXIT_REFUSED
 from claudeswarm.paths import StatePaths, find_root
@@ -72,6 +72,41 @@ def src(project: Path, two: StatePaths) -> Path:
     (project / "src" / "a.py").write_text("a = 1\n")
     cli(project, "lock", "src/a.py", "--reason", "mine", "--as", "other")
     return project / "src"
+
+
+# -- a) a symlink from outside into the project -----------------------------------------
+
+
+def test_a_path_through_a_symlink_from_outside_into_the_project_is_checked(
+    project: Path, src: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "link").symlink_to(src)  # the link lives outside, its target inside
+    (tmp_path / "alias").symlink_to(project)  # the whole project under another name
+    for spelling in (
+        str(outside / "link" / "a.py"),
+        str(tmp_path / "alias" / "src" / "a.py"),
+        str(project / "src" / "a.py"),
+    ):
+        assert refused(hook(project, "pre-tool", edit(spelling))), spelling
+        # the same rules as `lock`: the spelling names the held file there too
+        out = run_cli(project, "lock", spelling, "--as", "me")
+        assert out.returncode == EXIT_REFUSED, (spelling, out.stderr)
+        assert "held by other" in out.stderr
+
+
+def test_paths_that_really_leave_the_project_are_not_ours_to_guard(
+    project: Path, two: StatePaths, tmp_path: Path
+) -> None:
+    cli(project, "lock", "**", "--as", "other")  # every project path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project / "ext").symlink_to(elsewhere)  # inside the project, leading out
+    for spelling in (str(elsewhere / "x.py"), str(project / "ext" / "x.py"), "/etc/hosts"):
+        out = hook(project, "pre-tool", edit(spelling))
+        assert (out.returncode, out.stderr) == (0, ""), spelling
+    assert refused(hook(project, "pre-tool", edit(str(project / "a.py"))))
 
 
 # -- c) nested repositories --------------------------------------------------------------
