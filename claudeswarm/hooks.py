@@ -189,7 +189,7 @@ def pre_tool(swarm: Swarm, me: AgentRecord, data: dict[str, Any]) -> HookResult:
 
     mgr = LockManager(swarm, Holder.for_cli(swarm.paths, me.name), durable=False)
     try:
-        found = mgr.blockers(path)
+        found = mgr.edit_blockers(path)
     except UsageError:
         return HookResult("pre-tool", me.name)  # outside the project: not ours to guard
     if not found:
@@ -198,7 +198,12 @@ def pre_tool(swarm: Swarm, me: AgentRecord, data: dict[str, Any]) -> HookResult:
 
 
 def edited_path(data: dict[str, Any]) -> str | None:
-    """The file an edit tool call would write (absolute, or joined to the input's cwd)."""
+    """The file an edit tool call would write, as an absolute path.
+
+    A relative path is joined to the input's ``cwd``, or without one to this process's
+    working directory (the agent's, which runs the hook there): never to the project
+    root, which would check another file than the one written.
+    """
     tool = data.get("tool_name")
     if isinstance(tool, str) and tool not in EDIT_TOOLS:
         return None
@@ -208,10 +213,10 @@ def edited_path(data: dict[str, Any]) -> str | None:
     raw = args.get("file_path") or args.get("notebook_path")
     if not isinstance(raw, str) or not raw:
         return None
+    if os.path.isabs(raw):
+        return raw
     cwd = data.get("cwd")
-    if not os.path.isabs(raw) and isinstance(cwd, str) and os.path.isabs(cwd):
-        return os.path.join(cwd, raw)
-    return raw
+    return os.path.join(cwd if isinstance(cwd, str) and os.path.isabs(cwd) else os.getcwd(), raw)
 
 
 def refusal_line(swarm: Swarm, path: str, lease: Any) -> str:

@@ -109,6 +109,21 @@ def test_paths_that_really_leave_the_project_are_not_ours_to_guard(
     assert refused(hook(project, "pre-tool", edit(str(project / "a.py"))))
 
 
+# -- b) a relative path without cwd ------------------------------------------------------
+
+
+def test_a_relative_path_without_cwd_is_taken_from_the_working_directory(
+    project: Path, src: Path
+) -> None:
+    cli(project, "lock", "b.py", "--as", "other")  # at the root: must not be hit from src/
+    env = cli_env(project, TMUX_PANE=ME)
+    assert refused(run_hook(src, "pre-tool", edit("a.py"), env))  # src/a.py, held
+    assert not refused(run_hook(src, "pre-tool", edit("b.py"), env))  # src/b.py, free
+    # a cwd in the input wins over the process's own
+    assert refused(run_hook(project, "pre-tool", edit("a.py", cwd=str(src)), env))
+    assert refused(run_hook(project, "pre-tool", edit("./b.py", cwd=str(project)), env))
+
+
 # -- c) nested repositories --------------------------------------------------------------
 
 
@@ -156,3 +171,44 @@ def test_find_root_prefers_the_nearest_swarm_then_a_git_directory(tmp_path: Path
     bare = tmp_path / "bare" / "x"
     bare.mkdir(parents=True)
     assert find_root(bare) == bare.resolve()
+
+
+# -- e) one set of path rules --------------------------------------------------------------
+
+
+def test_file_names_are_taken_literally(project: Path, two: StatePaths) -> None:
+    """A file name holding glob characters or controls is a name, not a pattern."""
+    src = project / "src"
+    src.mkdir()
+    cli(project, "lock", "src/[[]a].py", "--as", "other")  # the file named `[a].py`
+    cli(project, "lock", "src/*.md", "--as", "other")
+    cli(project, "lock", "src/x/**", "--as", "other")
+    blocked = ["src/[a].py", "src/a\nb.md", "src/x/\x1b[1m.py", "src/*.md"]
+    free = ["src/a.py", "src/[a].md.bak", "src/?.py"]
+    for rel in blocked + free:
+        out = hook(project, "pre-tool", edit(str(project / rel)))
+        assert refused(out) == (rel in blocked), rel
+
+
+def test_the_hook_and_lock_agree_on_every_spelling(project: Path, src: Path) -> None:
+    (project / "in").symlink_to("src")
+    (src / "deep").mkdir()
+    spellings = [
+        "src/a.py",
+        "./src/a.py",
+        "src//a.py",
+        "in/a.py",
+        "src/deep/../a.py",
+        "in/../src/a.py",
+        "src/b.py",
+        "in/b.py",
+        "../proj/src/a.py",
+    ]
+    for rel in spellings:
+        by_hook = refused(hook(project, "pre-tool", edit(rel, cwd=str(project))))
+        out = run_cli(project, "lock", rel, "--as", "me")
+        by_lock = out.returncode == EXIT_REFUSED
+        assert by_hook == by_lock, (rel, out.stderr)
+        if not by_lock:
+            assert out.returncode == 0, out.stderr
+            assert run_cli(project, "unlock", rel, "--as", "me").returncode == 0
