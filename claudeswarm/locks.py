@@ -87,13 +87,26 @@ class LockManager:
     durable
         fsync grants and releases (default). Heartbeats are never fsynced: losing one
         to a power cut only makes a lease look older.
+    lock_timeout
+        Seconds a change waits for the writer lock (``locks.lock``) before
+        :class:`~claudeswarm.errors.UnavailableError`; ``0`` tries once (hooks, which
+        must never wait). Looking takes no lock at all.
     """
 
-    def __init__(self, swarm: Swarm, holder: Holder | None = None, *, durable: bool = True):
+    def __init__(
+        self,
+        swarm: Swarm,
+        holder: Holder | None = None,
+        *,
+        durable: bool = True,
+        lock_timeout: float | None = 30.0,
+    ):
         self.swarm = swarm
         self.holder = holder
         self.durable = durable
-        self.store = LeaseStore(swarm.paths, swarm.settings, durable=durable)
+        self.store = LeaseStore(
+            swarm.paths, swarm.settings, durable=durable, lock_timeout=lock_timeout
+        )
         self.journal = self.store.journal
         self.granted: set[int] = set()
         #: problems that did not stop an operation (an announcement that failed)

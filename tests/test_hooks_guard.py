@@ -5,7 +5,9 @@ the hook JSON on stdin.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +173,33 @@ def test_find_root_prefers_the_nearest_swarm_then_a_git_directory(tmp_path: Path
     bare = tmp_path / "bare" / "x"
     bare.mkdir(parents=True)
     assert find_root(bare) == bare.resolve()
+
+
+# -- d) a writer holding locks.lock --------------------------------------------------------
+
+
+def test_a_held_writer_lock_neither_delays_nor_lets_the_edit_through(
+    project: Path, src: Path, two: StatePaths
+) -> None:
+    cli(project, "lock", "docs/**", "--as", "me")  # so the hook also wants to refresh
+    journal = two.file("locks.jsonl").read_bytes()
+    env = cli_env(project, TMUX_PANE=ME, CLAUDESWARM_LOCK_REFRESH_INTERVAL_SECONDS="0")
+    fd = os.open(two.file("locks.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a writer that does not let go
+        out = run_hook(project, "pre-tool", edit(str(src / "a.py")), env, timeout=QUICK)
+        assert refused(out)
+        out = run_hook(project, "pre-tool", edit(str(src / "b.py")), env, timeout=QUICK)
+        assert not refused(out)
+        post = run_hook(project, "post-tool", {"tool_name": "Edit"}, env, timeout=QUICK)
+        assert (post.returncode, post.stderr) == (0, "")
+        assert two.file("locks.jsonl").read_bytes() == journal  # no refresh got in
+    finally:
+        os.close(fd)
+    # once the writer is gone the refresh happens again
+    post = run_hook(project, "post-tool", {"tool_name": "Edit"}, env, timeout=QUICK)
+    assert (post.returncode, post.stderr) == (0, "")
+    assert two.file("locks.jsonl").read_bytes() != journal
 
 
 # -- e) one set of path rules --------------------------------------------------------------
