@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from conftest import cli_env, run_cli
 from test_hooks import ME, cli, hook, two
 
 from claudeswarm.errors import EXIT_REFUSED
+from claudeswarm.hooks import MAX_INPUT
 from claudeswarm.paths import StatePaths, find_root
 
 __all__ = ["two"]  # a fixture: imported so that pytest finds it here
@@ -241,3 +243,40 @@ def test_the_hook_and_lock_agree_on_every_spelling(project: Path, src: Path) -> 
         if not by_lock:
             assert out.returncode == 0, out.stderr
             assert run_cli(project, "unlock", rel, "--as", "me").returncode == 0
+
+
+# -- f) endless stdin ----------------------------------------------------------------------
+
+
+def _bounded_memory() -> None:  # runs in the child: an endless read must not eat the box
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def test_an_oversize_input_is_one_line_and_a_bounded_read(project: Path, src: Path) -> None:
+    env = cli_env(project, TMUX_PANE=ME)
+    argv = [sys.executable, "-m", "claudeswarm", "hook", "pre-tool"]
+    big = json.dumps(edit(str(src / "a.py"))).encode() + b" " * MAX_INPUT
+    out = subprocess.run(
+        argv, cwd=project, env=env, input=big, capture_output=True, timeout=60, check=False
+    )
+    err = out.stderr.decode()
+    assert out.returncode == 0 and err.count("\n") == 1, err
+    assert err.startswith("claudeswarm hook pre-tool: hook input is larger than 64 MiB"), err
+    with subprocess.Popen(["cat", "/dev/zero"], stdout=subprocess.PIPE) as zeros:
+        assert zeros.stdout is not None
+        try:
+            out = subprocess.run(
+                argv,
+                cwd=project,
+                env=env,
+                stdin=zeros.stdout,
+                capture_output=True,
+                timeout=30,
+                check=False,
+                preexec_fn=_bounded_memory,
+            )
+        finally:
+            zeros.kill()
+    err = out.stderr.decode()
+    assert out.returncode == 0 and err.count("\n") == 1, err
+    assert "larger than 64 MiB" in err and "Traceback" not in err

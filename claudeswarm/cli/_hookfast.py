@@ -39,11 +39,13 @@ def fast_hook(argv: list[str]) -> int | None:
     return run(argv[1], "--json" in argv[2:], state_dir)
 
 
-def _read_stdin() -> bytes:
+def _read_stdin(limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the hook input: one byte past the limit tells an
+    oversize input apart, and an endless one (``< /dev/zero``) is never read to its end."""
     if sys.stdin is None or sys.stdin.isatty():
         return b""  # run by hand: no hook input to wait for
     try:
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(limit + 1)
     except (OSError, ValueError):
         return b""
 
@@ -57,7 +59,14 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
         from claudeswarm import hooks
         from claudeswarm.messaging import open_swarm
 
-        result = hooks.run(open_swarm(state_dir), event, hooks.parse_input(_read_stdin()))
+        raw = _read_stdin(hooks.MAX_INPUT)
+        if len(raw) > hooks.MAX_INPUT:  # still a hook: it goes on as if given {}
+            size = f"{hooks.MAX_INPUT >> 20} MiB"
+            print(
+                f"claudeswarm hook {event}: hook input is larger than {size}; ignored",
+                file=sys.stderr,
+            )
+        result = hooks.run(open_swarm(state_dir), event, hooks.parse_input(raw))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # noqa: BLE001 - a hook must never break the agent
