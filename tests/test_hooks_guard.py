@@ -11,6 +11,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,71 @@ def test_an_oversize_input_is_one_line_and_a_bounded_read(project: Path, src: Pa
     err = out.stderr.decode()
     assert out.returncode == 0 and err.count("\n") == 1, err
     assert "larger than 64 MiB" in err and "Traceback" not in err
+
+
+# -- g) a reader that goes away ------------------------------------------------------------
+
+
+def closed_stdout(
+    cwd: Path, args: list[str], env: dict[str, str], data: bytes = b"{}"
+) -> Iterator[subprocess.CompletedProcess[bytes]]:
+    """Run the CLI with its stdout a pipe whose reader is already gone (``| true``),
+    once block-buffered (as agents run it) and once unbuffered (``PYTHONUNBUFFERED``)."""
+    for unbuffered in ("", "1"):
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            yield subprocess.run(
+                [sys.executable, "-m", "claudeswarm", *args],
+                cwd=cwd,
+                env={**env, "PYTHONUNBUFFERED": unbuffered},
+                input=data,
+                stdout=w,
+                stderr=subprocess.PIPE,
+                timeout=QUICK * 4,
+                check=False,
+            )
+        finally:
+            os.close(w)
+
+
+def test_a_hook_whose_reader_is_gone_exits_as_it_decided(project: Path, src: Path) -> None:
+    cli(project, "send", "me", "hello", "--as", "other")
+    env = cli_env(project, TMUX_PANE=ME)
+    for args, data, code in (
+        (["hook", "session-start"], b"{}", 0),
+        (["hook", "session-start", "--json"], b"{}", 0),
+        (["hook", "stop"], b"{}", 0),  # prints a decision: a message waits
+        (["hook", "pre-tool", "--json"], json.dumps(edit(str(src / "a.py"))).encode(), 2),
+        (["hook", "prompt"], b"{}", 0),
+    ):
+        for out in closed_stdout(project, args, env, data):
+            err = out.stderr.decode()
+            assert out.returncode == code, (args, err)
+            assert "Traceback" not in err and "Broken" not in err, (args, err)
+            assert err.count("\n") == (1 if code == 2 else 0), (args, err)
+
+
+def test_commands_whose_reader_is_gone_end_quietly(project: Path, src: Path) -> None:
+    for n in range(3):
+        cli(project, "send", "me", f"note {n}", "--as", "other")
+    env = cli_env(project, CLAUDESWARM_AGENT="me", CLAUDESWARM_NUDGE="never")
+    for args in (
+        ["log"],
+        ["log", "-n", "1"],
+        ["log", "--json"],
+        ["log", "--follow"],
+        ["inbox", "--peek", "--follow"],
+        ["inbox", "--peek"],
+        ["locks"],
+        ["who", "src/a.py"],
+        ["agents"],
+        ["config"],
+        ["monitor", "--once"],
+        ["send", "other", "sent all the same"],
+    ):
+        for out in closed_stdout(project, args, env):
+            assert (out.returncode, out.stderr.decode()) == (0, ""), args
+    assert cli(project, "log").stdout.count("sent all the same") == 2
+    refused = closed_stdout(project, ["lock", "src/a.py"], env)
+    assert [out.returncode for out in refused] == [EXIT_REFUSED] * 2  # its line still said
