@@ -69,7 +69,7 @@ def parse_input(raw: bytes) -> dict[str, Any]:
     """
     from claudeswarm import _json
 
-    if not raw.strip() or len(raw) > MAX_INPUT:
+    if len(raw) > MAX_INPUT or not raw.strip():
         return {}
     try:
         obj = _json.loads(raw)

@@ -155,9 +155,11 @@ class LockManager:
         of a lock (:func:`~claudeswarm.paths.project_relative`), then is taken literally:
         ``*``, ``?`` and ``[`` in a file name are part of the name, and control characters
         (which a pattern may not hold) are too. A path outside the project, which no lease
-        can cover, raises :class:`UsageError`.
+        can cover, raises :class:`UsageError`; a lease table without its header raises
+        :class:`~claudeswarm.errors.StateError` (nothing in it can be trusted).
         """
         rel = project_relative(self.swarm.paths.root, path)
+        self.table.sync().readable()
         return self._live(self.check(escape(rel) if rel else "**"))
 
     def _live(self, found: LeaseList) -> LeaseList:
