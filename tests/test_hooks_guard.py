@@ -47,6 +47,7 @@ def run_hook(
     *,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
+    """One hook as a fresh process in ``cwd`` with ``env`` (``hook`` fixes both)."""
     out = subprocess.run(
         [sys.executable, "-m", "claudeswarm", "hook", event],
         cwd=cwd,
@@ -62,6 +63,7 @@ def run_hook(
 
 
 def refused(out: subprocess.CompletedProcess[str]) -> bool:
+    """True for a refusal naming ``other``, False for a silent pass; anything else fails."""
     if out.returncode == 2:
         assert out.stdout == "" and out.stderr.count("\n") == 1, out.stderr
         assert "refused: other (pane %902)" in out.stderr, out.stderr
@@ -253,10 +255,12 @@ def _bounded_memory() -> None:  # runs in the child: an endless read must not ea
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
-def test_an_oversize_input_is_one_line_and_a_bounded_read(project: Path, src: Path) -> None:
+def test_an_oversize_input_is_one_line_and_a_bounded_read(project: Path, two: StatePaths) -> None:
+    """Past the limit the input counts as ``{}`` (no edit tool call comes near 64 MiB),
+    with one line saying so; an endless input is not read to its end."""
     env = cli_env(project, TMUX_PANE=ME)
     argv = [sys.executable, "-m", "claudeswarm", "hook", "pre-tool"]
-    big = json.dumps(edit(str(src / "a.py"))).encode() + b" " * MAX_INPUT
+    big = b"{" + b" " * MAX_INPUT  # one byte over
     out = subprocess.run(
         argv, cwd=project, env=env, input=big, capture_output=True, timeout=60, check=False
     )
