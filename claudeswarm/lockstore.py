@@ -31,10 +31,18 @@ Records = list[dict[str, object]]
 class LeaseStore:
     """The journal file plus this process's incrementally updated :class:`Table`."""
 
-    def __init__(self, paths: StatePaths, settings: Settings, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        paths: StatePaths,
+        settings: Settings,
+        *,
+        durable: bool = True,
+        lock_timeout: float | None = 30.0,
+    ) -> None:
         self.paths = paths
         self.settings = settings
         self.durable = durable
+        self.lock_timeout = lock_timeout  # seconds to wait for locks.lock (0: try once)
         self.journal = paths.file(JOURNAL)
         self.table = Table(self.journal)
         self._ready = False
@@ -45,7 +53,7 @@ class LeaseStore:
         if not self._ready:  # once per store: a hot path (acquire, release) stays lean
             ensure_state(self.paths)
             self._ready = True
-        with _atomic.flocked(self.paths.file(SIDECAR)):
+        with _atomic.flocked(self.paths.file(SIDECAR), timeout=self.lock_timeout):
             table = self.table.sync()
             if table.ident is None or table.size == 0:
                 # a new journal: start generations at the wall clock in ms, so numbers

@@ -6,6 +6,7 @@ Library modules are imported inside command bodies so a call pays only for what 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -45,17 +46,25 @@ def fail(message: str, code: int) -> typer.Exit:
     """Print ``claudeswarm: message`` on stderr; return the Exit to raise."""
     from claudeswarm.sanitize import inert
 
-    print(f"claudeswarm: {inert(message)}", file=sys.stderr)
+    with contextlib.suppress(BrokenPipeError):  # nobody reads it: the exit code still says
+        print(f"claudeswarm: {inert(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code."""
+    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code.
+
+    A reader that stopped reading our output (``claudeswarm log | head -1``) is no error:
+    the command ends quietly with 0, its effect (if any) committed before it printed;
+    :func:`claudeswarm.cli.main` then sends the broken stream to /dev/null.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
         except SwarmError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -139,6 +140,7 @@ def discover(
         emit(rows, as_json, functools.partial(_rows, rows))
         if not watch:
             return
+        sys.stdout.flush()  # through a pipe too, each scan as it comes
         time.sleep(max(interval, 0.2))
         if not as_json:
             print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -144,6 +145,7 @@ def inbox(
             _print_inbox(res, follow)
         if not follow:
             return
+        sys.stdout.flush()  # through a pipe too, each batch as it comes
         time.sleep(0.25)
 
 
@@ -202,6 +204,7 @@ def log(
         if not msgs and not as_json:
             print("no messages")
         return
+    sys.stdout.flush()  # a pipe's reader sees these now, not with the next new message
     shown = frozenset(m.id for m in msgs)
     for m in messaging.follow(sw, filt, cursor=start, skip=shown):
         print_json(m) if as_json else print(render(m), flush=True)
