@@ -50,10 +50,13 @@ def _bound_process(
     The pane's agent if one is recognised there; else the outermost non-shell process
     between the pane's root and the caller (an agent we do not know, running the join
     through its own shell tool); else the pane's root process (a shell that joined).
+    Refused unless the caller runs in the pane: ``TMUX_PANE`` alone proves nothing.
     """
     pane = scan.panes.get(pane_id)
     if pane is None:
         raise UnavailableError(f"pane {pane_id} is not on the tmux server at {socket}")
+    if not scan.table.is_under(caller, pane.pid):  # TMUX_PANE is only an environment claim
+        raise RefusedError(f"TMUX_PANE is {pane_id}, but this process does not run in that pane")
     for found in scan.found:
         if found.pane.pane_id == pane_id:
             return found.pid, found.kind
