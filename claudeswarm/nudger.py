@@ -48,6 +48,7 @@ from claudeswarm.tmux import Tmux, TmuxError, current
 
 LOCK_TIMEOUT = 30.0
 POLL = 0.25
+HELD_POLL = 1.0  # a terminal held by an editor: each look reads every /proc/<pid>/stat
 SCREEN_LINES = 8
 
 
@@ -128,12 +129,13 @@ def _wait_turn(swarm: Swarm, tmux: Tmux, ready: Ready) -> tuple[str, str]:
             return "read", "read while the nudge waited"
         if not _alive(ready):
             return "gone", "the agent's process exited"
-        why = taken(swarm, ready)
-        if not why and not (wait_busy and busy(swarm, tmux, job.agent)):
+        # busy first: the reported state is one registry read, a /proc snapshot is not
+        why = "agent busy" if wait_busy and busy(swarm, tmux, job.agent) else taken(swarm, ready)
+        if not why:
             return "ready", ""
         if time.monotonic() >= deadline:
-            return "pending", f"{why or 'agent busy'}; nudged when it reports idle"
-        time.sleep(POLL)
+            return "pending", f"{why}; nudged when it reports idle"
+        time.sleep(POLL if why == "agent busy" else HELD_POLL)
 
 
 def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
