@@ -2,9 +2,10 @@
 
 Each function takes the hook's input (the JSON object the agent wrote on stdin, already
 parsed) and returns a :class:`HookResult`: text for the agent's context, a refusal, or
-nothing. The agent is the one registered for this pane (``TMUX_PANE``) or named by
-``CLAUDESWARM_AGENT``; without one every hook does nothing, so a hook configured for a
-project that does not use claudeswarm costs one registry read.
+nothing. The agent is the registered agent whose process runs the hook (its ancestry;
+see :mod:`claudeswarm.caller`), else the one named by ``CLAUDESWARM_AGENT`` or registered
+for this pane (``TMUX_PANE``); without one every hook does nothing, so a hook configured
+for a project that does not use claudeswarm costs one registry read.
 
 For Claude Code (see ``hooks/README.md``): ``session-start`` and ``prompt`` print text
 that is added to the model's context, ``pre-tool`` refuses an edit with exit 2 and one
@@ -79,17 +80,26 @@ def parse_input(raw: bytes) -> dict[str, Any]:
 
 
 def identify(swarm: Swarm) -> AgentRecord | None:
-    """This pane's registered agent (or ``CLAUDESWARM_AGENT``'s), ``None`` if there is
-    none: not in tmux, not joined, or marked gone."""
-    from claudeswarm.messaging import resolve_sender
+    """The agent this hook runs for, ``None`` if there is none (not joined, or gone).
+
+    A hook is run by the agent program itself, so the registered agent among its
+    ancestors is the answer whatever the environment says; outside every agent's
+    process, ``CLAUDESWARM_AGENT`` or this pane's registered agent.
+    """
+    from claudeswarm import caller
 
     if not swarm.paths.state.is_dir():
         return None  # this project does not use claudeswarm: read nothing, write nothing
+    agents = registry.load(swarm.paths)
+    pane = registry.current_pane()
+    mine = caller.process_agent(agents, pane=pane)
+    if mine is not None:
+        return mine
     try:
-        name = resolve_sender(swarm, None)
+        name = caller.resolve(agents, os.environ.get("CLAUDESWARM_AGENT") or None, pane, [])
     except UsageError:
         return None
-    rec = registry.load(swarm.paths).get(name)
+    rec = agents.get(name)
     return rec if rec is not None and rec.state != "gone" else None
 
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from claudeswarm import _atomic, registry
+from claudeswarm import _atomic, caller, registry
 from claudeswarm.config import Settings, load
-from claudeswarm.errors import CorruptRecordError, RefusedError, UsageError
+from claudeswarm.errors import CorruptRecordError, UsageError
 from claudeswarm.message_log import MessageLog
 from claudeswarm.models import (
     BROADCAST,
@@ -348,20 +348,12 @@ def follow(
 
 
 def resolve_sender(swarm: Swarm, as_name: str | None) -> str:
-    """Who is sending: ``--as``, else ``CLAUDESWARM_AGENT``, else this pane's agent.
+    """Who is calling: the registered agent among this process's ancestors; outside
+    every agent, ``--as``, else ``CLAUDESWARM_AGENT``, else this pane's agent.
 
-    From a registered pane, claiming another agent's name is refused.
+    Naming another agent from under an agent's process (or from a registered pane) is
+    refused: see :mod:`claudeswarm.caller`.
     """
     claimed = as_name or os.environ.get("CLAUDESWARM_AGENT") or None
-    mine = registry.by_pane(registry.load(swarm.paths), registry.current_pane())
-    if claimed and mine and claimed != mine.name:
-        raise RefusedError(
-            f"this pane is agent {mine.name!r} ({mine.pane}); it cannot act as {claimed!r}"
-        )
-    name = claimed or (mine.name if mine else None)
-    if not name:
-        raise UsageError(
-            "who are you? run 'claudeswarm join NAME' in this pane, pass --as NAME, "
-            "or set CLAUDESWARM_AGENT"
-        )
-    return check_sender(name)
+    agents = registry.load(swarm.paths)
+    return check_sender(caller.resolve(agents, claimed, registry.current_pane()))

@@ -24,7 +24,10 @@ R = TypeVar("R")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AsOpt = Annotated[
     str | None,
-    typer.Option("--as", help="Act as this agent (outside tmux; env CLAUDESWARM_AGENT)."),
+    typer.Option(
+        "--as",
+        help="Act as this agent (env CLAUDESWARM_AGENT); refused under another agent's process.",
+    ),
 ]
 
 _state: dict[str, Any] = {"state_dir": None}

@@ -50,7 +50,7 @@ def join(
 def leave(
     name: Annotated[
         str | None,
-        typer.Option("--as", help="Agent to remove (default: this pane's or CLAUDESWARM_AGENT)."),
+        typer.Option("--as", help="Agent to remove (default: you); refused under another agent."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -65,7 +65,8 @@ def leave(
 
 @guarded
 def whoami(as_json: JsonOpt = False) -> None:
-    """Print which agent this pane (or CLAUDESWARM_AGENT) is."""
+    """Print which agent you are: the registered agent whose process runs this command,
+    else CLAUDESWARM_AGENT or this pane's agent."""
     from claudeswarm import messaging, registry
 
     sw = swarm()

@@ -1,6 +1,7 @@
 """``lock``, ``unlock``, ``refresh``, ``locks``, ``who``: file leases from the shell.
 
-The holder of a lease taken here is the calling agent (``--as``, ``CLAUDESWARM_AGENT`` or
+The holder of a lease taken here is the calling agent (:mod:`claudeswarm.caller`: the
+registered agent whose process runs this command, else ``--as``, ``CLAUDESWARM_AGENT`` or
 this pane's registered agent). Its process is the agent's registered pid when the agent
 is registered (``join``), otherwise the calling shell (``os.getppid()``): an unregistered
 caller's lease is reclaimable as soon as that shell exits.
