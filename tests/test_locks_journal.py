@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeClock, cli_env, run_cli, settings
+from inodes import reuse_inode
 
 from claudeswarm.errors import EXIT_REFUSED, RefusedError
 from claudeswarm.locks import Holder, Lease, LockManager, list_leases, state_files
@@ -30,7 +31,6 @@ from claudeswarm.paths import StatePaths, ensure_state
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 LONG = "a long reason, so that this lease's record is longer than the one it replaces " * 3
-FILLERS = 5_000  # files created at most to make the filesystem hand out one inode
 
 
 def mgr(swarm: Swarm, agent: str) -> LockManager:
@@ -148,32 +148,6 @@ def test_a_journal_of_an_older_version_without_an_epoch(
     assert header["next"] == 8
     assert reader.list() == [held]
     assert mgr(sw, "new").acquire(["lib/a.py"]).generation == 8
-
-
-def reuse_inode(directory: Path, ino: int, create: Callable[[], None]) -> bool:
-    """Make ``create`` (which makes one new file in ``directory``) get inode ``ino``.
-
-    ext4 gives a new file the lowest free inode of its directory's group: fill every
-    lower free one with files until one gets ``ino``, free that one, call ``create`` at
-    once, then remove the fillers. False when a filler got a higher number first (``ino``
-    is taken) or none got it at all (a filesystem that does not reuse numbers)."""
-    fillers: list[Path] = []
-    try:
-        for n in range(FILLERS):
-            path = directory / f".filler.{n}"
-            path.touch()
-            got = path.stat().st_ino
-            if got == ino:
-                path.unlink()
-                create()
-                return True
-            fillers.append(path)
-            if got > ino:
-                return False
-        return False
-    finally:
-        for path in fillers:
-            path.unlink()
 
 
 def force_reuse(swarm: Swarm, ino: int) -> bool:
