@@ -295,6 +295,9 @@ class LogTailer:
             if self._open_file(self.paths.log, None, 0):
                 assert self._fd is not None
                 self._offset = os.fstat(self._fd).st_size
+                # the record before it, so that this position can be handed over (and
+                # proven when resumed: ``log --follow`` takes it before the backward read)
+                self._last_id = _last_record(self._fd, self._offset, self.max_line)[1]
             return
         old = archives(self.paths)
         if not (old and self._open_file(old[0][1], old[0][0], 0)):

@@ -134,6 +134,19 @@ def test_a_cursor_after_something_other_than_a_record_still_resumes(
         assert tail.gaps == 0
 
 
+def test_a_position_taken_at_the_end_resumes_there(paths: StatePaths) -> None:
+    """``log --follow`` takes the end position first, prints the newest records, then
+    follows from that position: what was appended in between must not be skipped."""
+    log = MessageLog(paths, settings())
+    log.append(rec("before"))
+    with LogTailer(paths, start="end") as tail:
+        start = tail.cursor
+    log.append(rec("between"))
+    with LogTailer(paths, start, start="end") as tail:
+        assert bodies(tail) == ["between"]
+        assert tail.gaps == 0
+
+
 def test_a_bad_line_of_another_file_with_the_same_inode_is_quarantined_too(
     paths: StatePaths,
 ) -> None:
