@@ -115,7 +115,9 @@ class MessageLog:
             return self._rotate_locked()
 
     def _current_fd(self) -> int:
-        # Called under the lock: reopen if someone rotated since our last append.
+        # Called under the lock: reopen if someone rotated since our last append. The
+        # inode compared is that of the file we hold open, which no other file can get
+        # while it is open: equal numbers are the same file (ext4 reuses freed ones).
         try:
             st = os.lstat(self.paths.log)
             ident: tuple[int, int] | None = (st.st_dev, st.st_ino)

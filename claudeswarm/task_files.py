@@ -120,7 +120,13 @@ def bump(paths: StatePaths) -> None:
 
 
 def mark(paths: StatePaths) -> tuple[int, int]:
-    """The pending mark's (inode, size): equal values mean no task became claimable."""
+    """The pending mark's (inode, size): equal values mean no task became claimable.
+
+    Only a cache hint: a mark replaced when full (or deleted) can come back with the same
+    inode number and grow to the same size, and then a claimer keeps its cached listing
+    for at most ``QUEUE_SECONDS``, or until it runs out. A claim is still one rename, so
+    nothing is claimed twice; a task made claimable meanwhile is claimed a moment later.
+    """
     try:
         st = os.stat(mark_path(paths))
     except FileNotFoundError:
@@ -144,7 +150,9 @@ def read_task(path: Path, status: str) -> Task:
 
 
 def read_with_inode(path: Path, status: str) -> tuple[Task, int]:
-    """The task in ``path`` and the inode it was read from (one open, no race).
+    """The task in ``path`` and the inode it was read from (one open, no race). The
+    number names the file only while it exists: never keep it to recognise a file later
+    (ext4 gives a freed number to the next new file at once).
 
     Anything that is not a readable task file (a symlink, a directory, a FIFO, more than
     ``MAX_TASK_BYTES``, bad JSON, a bad field) raises ``ValueError`` so the caller can
