@@ -1,0 +1,101 @@
+"""Bad arguments end in one line and a documented exit code, and nothing is half done.
+
+Every case runs the CLI as a real process. Invalid UTF-8 reaches ``argv`` as bytes (a
+shell's ``$'\\xff'``); Python hands it to us as lone surrogates (``os.fsdecode``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, register
+
+from claudeswarm.errors import EXIT_USAGE
+from claudeswarm.paths import StatePaths
+
+BAD = os.fsdecode(b"\xff")  # the surrogate-escaped form of one invalid byte
+
+
+def run(project: Path, *args: str, agent: str = "fuzzer") -> subprocess.CompletedProcess[str]:
+    """Run as ``agent``; stdout/stderr decoded with replacement (never raises)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "claudeswarm", *(os.fsencode(a) for a in args)],
+        cwd=project,
+        env=cli_env(project, CLAUDESWARM_AGENT=agent),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        out.args,
+        out.returncode,
+        out.stdout.decode("utf-8", "replace"),
+        out.stderr.decode("utf-8", "replace"),
+    )
+
+
+def one_line(out: subprocess.CompletedProcess[str], code: int) -> str:
+    """Assert exit ``code`` with exactly one stderr line and no traceback; return it."""
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("claudeswarm: "), out.stderr
+    return out.stderr
+
+
+def files_under(path: Path) -> set[str]:
+    return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+INVALID_UTF8 = [
+    ("lock", f"{BAD}.py"),
+    ("lock", "a.py", "--reason", BAD),
+    ("lock", "a.py", f"--reason={BAD}"),
+    ("join", "x", "--role", BAD),
+    ("join", "--kind", BAD),
+    ("join", f"x{BAD}"),
+    ("task", "add", BAD),
+    ("task", "add", "t", "--body", BAD),
+    ("task", "add", "t", "--artifact", BAD),
+    ("task", "fail", "01JD0000000000000000000000", "--reason", BAD),
+    ("send", "bob", f"hi {BAD}"),
+    ("broadcast", BAD),
+    ("log", "--grep", BAD),
+    ("who", BAD),
+    ("--state-dir", BAD, "init"),
+    ("hook", "install", "--settings", BAD),
+]
+
+
+@pytest.mark.parametrize("argv", INVALID_UTF8, ids=lambda a: " ".join(a).replace(BAD, "\\xff"))
+def test_invalid_utf8_is_refused_before_anything_is_created(
+    paths: StatePaths, argv: tuple[str, ...]
+) -> None:
+    register(paths, "bob")
+    before = files_under(paths.root)
+    err = one_line(run(paths.root, *argv), EXIT_USAGE)
+    assert "UTF-8" in err and "\\xff" in err  # names the bad bytes, escaped
+    assert files_under(paths.root) == before  # not even a 0-byte file in tasks/tmp
+
+
+USAGE = [
+    ("log", "-n", "-1"),
+    ("discover", "--interval", "abc"),
+    ("lock",),
+    ("send", "--nope", "bob", "hi"),
+    ("frobnicate",),
+    ("task", "frobnicate"),
+    ("task", "add"),
+    ("monitor", "--once", "-n", "x"),
+]
+
+
+@pytest.mark.parametrize("argv", USAGE, ids=" ".join)
+def test_usage_errors_are_one_line(paths: StatePaths, argv: tuple[str, ...]) -> None:
+    err = one_line(run(paths.root, *argv), EXIT_USAGE)
+    assert "--help" in err  # says where to look
