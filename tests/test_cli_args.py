@@ -15,6 +15,7 @@ import pytest
 from conftest import cli_env, register
 
 from claudeswarm.errors import EXIT_USAGE
+from claudeswarm.messaging import Swarm
 from claudeswarm.paths import StatePaths
 
 BAD = os.fsdecode(b"\xff")  # the surrogate-escaped form of one invalid byte
@@ -99,3 +100,16 @@ USAGE = [
 def test_usage_errors_are_one_line(paths: StatePaths, argv: tuple[str, ...]) -> None:
     err = one_line(run(paths.root, *argv), EXIT_USAGE)
     assert "--help" in err  # says where to look
+
+
+def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None:
+    """The library's own guarantee, below the CLI check: encode first, then create."""
+    from claudeswarm.errors import UsageError
+    from claudeswarm.tasks import TaskBoard
+
+    board = TaskBoard(swarm)
+    for text in ({"title": f"t{BAD}"}, {"title": "t", "body": BAD}):
+        with pytest.raises(UsageError, match="UTF-8"):
+            board.add(created_by="alice", **text)  # type: ignore[arg-type]
+    assert board.list() == []
+    assert list((swarm.paths.state / "tasks" / "tmp").iterdir()) == []
