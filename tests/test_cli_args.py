@@ -84,6 +84,32 @@ def test_invalid_utf8_is_refused_before_anything_is_created(
     assert files_under(paths.root) == before  # not even a 0-byte file in tasks/tmp
 
 
+OUT_OF_RANGE = [
+    ("log", "--since", "99999999999d"),
+    ("log", "--since", "9999-12-31T23:59:59-14:00"),
+    ("log", "--since", "0001-01-01"),
+    ("log", "--since", "nan"),
+    ("log", "-n", "99999999999999999999999"),
+    ("monitor", "--once", "-n", "99999999999999999999999"),
+    ("monitor", "--once", "--ring", "99999999999999999999999"),
+    ("inbox", "--limit", "99999999999999999999999"),
+    ("lock", "a.py", "--ttl", "99999999999d"),
+    ("lock", "a.py", "--wait", "99999999999999999999999999999999999d"),
+    ("refresh", "--ttl", "1e400"),
+    ("discover", "--interval", "nan"),
+    ("discover", "--interval", "inf"),
+    ("discover", "--interval", "-1"),
+    ("task", "add", "t", "-p", "99999999999999999999999"),
+]
+
+
+@pytest.mark.parametrize("argv", OUT_OF_RANGE, ids=" ".join)
+def test_out_of_range_durations_times_and_counts(paths: StatePaths, argv: tuple[str, ...]) -> None:
+    before = files_under(paths.root)
+    one_line(run(paths.root, *argv), EXIT_USAGE)
+    assert files_under(paths.root) == before
+
+
 USAGE = [
     ("log", "-n", "-1"),
     ("discover", "--interval", "abc"),
@@ -113,3 +139,10 @@ def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None
             board.add(created_by="alice", **text)  # type: ignore[arg-type]
     assert board.list() == []
     assert list((swarm.paths.state / "tasks" / "tmp").iterdir()) == []
+
+
+def test_the_cli_priority_range_is_the_boards() -> None:
+    from claudeswarm.cli.tasks import PRIORITY_LIMIT
+    from claudeswarm.task_files import PRIORITY_MAX, PRIORITY_MIN
+
+    assert (-PRIORITY_LIMIT, PRIORITY_LIMIT) == (PRIORITY_MIN, PRIORITY_MAX)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, guarded, swarm, table
 
 
 def register(app: typer.Typer) -> None:
@@ -116,7 +116,10 @@ def discover(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
     ] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between scans.")] = 2.0,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", parser=duration(), help="Time between scans: 2 (s), 500ms."),
+    ] = 2.0,
     socket: Annotated[
         str | None,
         typer.Option("--socket", help="tmux server socket path (default: $TMUX, else default)."),

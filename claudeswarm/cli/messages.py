@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime  # typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, print_json, swarm
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, print_json, swarm, when
 
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
@@ -108,7 +109,10 @@ def inbox(
     limit: Annotated[
         int | None,
         typer.Option(
-            "--limit", "-n", help="Show at most N (the oldest unread); the rest stay unread."
+            "--limit",
+            "-n",
+            parser=count(1),
+            help="Show at most N (the oldest unread); the rest stay unread.",
         ),
     ] = None,
     peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
@@ -160,7 +164,9 @@ def _print_inbox(res: InboxResult, follow: bool) -> None:
 
 @guarded
 def log(
-    n: Annotated[int, typer.Option("-n", help="How many of the newest messages.")] = 20,
+    n: Annotated[
+        int, typer.Option("-n", parser=count(), help="How many of the newest messages.")
+    ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
     ] = False,
@@ -172,7 +178,8 @@ def log(
         typer.Option("--agent", "-a", help="Only messages from or to this agent (repeatable)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only since WHEN: 10m, 2h (ago) or an ISO time.")
+        datetime | None,
+        typer.Option("--since", parser=when, help="Only since WHEN: 10m, 2h (ago) or an ISO time."),
     ] = None,
     grep: Annotated[
         list[str] | None,
@@ -183,16 +190,13 @@ def log(
     """Show the message log (everyone's messages), newest last."""
     from claudeswarm import messaging
     from claudeswarm.filters import MessageFilter
-    from claudeswarm.timeutil import parse_when
 
-    if n < 0:
-        raise typer.BadParameter("-n must not be negative")
     for t in mtype or ():
         messaging.check_type(t)
     filt = MessageFilter(
         types=frozenset(mtype) if mtype else None,
         agents=frozenset(agent) if agent else None,
-        since=parse_when(since) if since else None,
+        since=since,
         text=tuple(grep or ()),
     )
     sw = swarm()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table
 
 if TYPE_CHECKING:
     from claudeswarm.tasks import Task, TaskBoard
@@ -32,6 +32,8 @@ ArtifactOpt = Annotated[
         "also pins its digest).",
     ),
 ]
+PRIORITY_LIMIT = 9999  # task_files.PRIORITY_MAX, which a test holds equal
+PRIORITY_HELP = f"Higher claims first ({-PRIORITY_LIMIT} to {PRIORITY_LIMIT})."
 EmptyOpt = Annotated[
     list[str] | None,
     typer.Option("--artifact-empty", help="An artifact that may be empty (repeatable)."),
@@ -124,7 +126,12 @@ def add(
     body: Annotated[str, typer.Option("--body", help="Longer description.")] = "",
     artifact: ArtifactOpt = None,
     artifact_empty: EmptyOpt = None,
-    priority: Annotated[int, typer.Option("--priority", "-p", help="Higher claims first.")] = 0,
+    priority: Annotated[
+        int,
+        typer.Option(
+            "--priority", "-p", parser=count(-PRIORITY_LIMIT, PRIORITY_LIMIT), help=PRIORITY_HELP
+        ),
+    ] = 0,
     assign: Annotated[
         str | None, typer.Option("--assign", help="Only this agent may claim it.")
     ] = None,
