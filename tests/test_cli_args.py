@@ -128,6 +128,25 @@ def test_usage_errors_are_one_line(paths: StatePaths, argv: tuple[str, ...]) -> 
     assert "--help" in err  # says where to look
 
 
+@pytest.mark.parametrize("kind", ["../../x", "a\nb", "a\x1b[31mb", "Claude", "x" * 40, "all"])
+def test_kinds_obey_a_strict_rule(paths: StatePaths, kind: str) -> None:
+    from claudeswarm import registry
+
+    err = one_line(run(paths.root, "join", "--kind", kind), EXIT_USAGE)
+    assert "\x1b" not in err and "kind" in err
+    assert registry.load(paths) == {}
+
+
+def test_kinds_from_agent_patterns_obey_the_same_rule() -> None:
+    from claudeswarm.discovery import parse_patterns
+    from claudeswarm.errors import UsageError
+
+    assert parse_patterns(["cursor=cursor-agent"])[0].kind == "cursor"
+    for entry in ("../x=agent", "a\x1bb=agent", "Cursor=agent"):
+        with pytest.raises(UsageError, match="kind"):
+            parse_patterns([entry])
+
+
 def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None:
     """The library's own guarantee, below the CLI check: encode first, then create."""
     from claudeswarm.errors import UsageError
