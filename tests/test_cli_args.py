@@ -6,6 +6,7 @@ shell's ``$'\\xff'``); Python hands it to us as lone surrogates (``os.fsdecode``
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import cli_env, register
 
-from claudeswarm.errors import EXIT_USAGE
+from claudeswarm.errors import EXIT_OK, EXIT_USAGE
 from claudeswarm.messaging import Swarm
 from claudeswarm.paths import StatePaths
 
@@ -145,6 +146,21 @@ def test_kinds_from_agent_patterns_obey_the_same_rule() -> None:
     for entry in ("../x=agent", "a\x1bb=agent", "Cursor=agent"):
         with pytest.raises(UsageError, match="kind"):
             parse_patterns([entry])
+
+
+def test_success_output_echoing_input_is_inert(paths: StatePaths) -> None:
+    out = run(paths.root, "task", "add", "t\x1b]0;pwned\x07\x9b", "--json")
+    assert out.returncode == EXIT_OK, out.stderr
+    task_id = json.loads(out.stdout)["id"]
+    human = run(paths.root, "task", "add", "u\x1b[2J")
+    assert human.returncode == EXIT_OK and "\x1b" not in human.stdout, human.stdout
+    assert "u\\x1b[2J" in human.stdout
+    run(paths.root, "task", "claim", task_id)
+    failed = run(paths.root, "task", "fail", task_id, "--reason", "r\x1b[2J\x9b")
+    assert failed.returncode == EXIT_OK, failed.stderr
+    assert "\x1b" not in failed.stdout and "\x9b" not in failed.stdout
+    locked = run(paths.root, "lock", "a\x1b[2J.py")
+    assert "\x1b" not in locked.stdout + locked.stderr
 
 
 def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None:

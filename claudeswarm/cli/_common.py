@@ -180,10 +180,13 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def emit(data: Any, as_json: bool, text: Callable[[], str]) -> None:
-    """Print ``data`` as JSON, or ``text()`` for people."""
+    """Print ``data`` as JSON, or ``text()`` for people, made inert: it may echo input
+    (a title, a reason, a pattern), which must never reach the terminal raw."""
     if as_json:
         print_json(data)
     else:
         out = text()
         if out:
-            print(out)
+            from claudeswarm.sanitize import inert
+
+            print(inert(out, keep_newlines=True))
