@@ -163,6 +163,63 @@ def test_success_output_echoing_input_is_inert(paths: StatePaths) -> None:
     assert "\x1b" not in locked.stdout + locked.stderr
 
 
+# -- a command reports failure only when its effect was not committed ----------------------
+
+
+def test_task_add_succeeds_once_committed_even_if_the_mark_cannot_be_bumped(
+    paths: StatePaths,
+) -> None:
+    """A retry after a false failure would duplicate the task."""
+    (paths.state / "tasks").mkdir()
+    (paths.state / "tasks" / "pending.mark").mkdir()  # bumping it fails
+    out = run(paths.root, "task", "add", "once", "--json")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "warning" in out.stderr and out.stderr.count("\n") == 1
+    listed = json.loads(run(paths.root, "task", "list", "--json").stdout)
+    assert [t["title"] for t in listed] == ["once"]
+    claimed = run(paths.root, "task", "claim", "--json")
+    assert claimed.returncode == EXIT_OK, claimed.stderr
+    task_id = json.loads(claimed.stdout)["id"]
+    released = run(paths.root, "task", "release", task_id)
+    assert released.returncode == EXIT_OK, released.stderr  # moved back: committed
+
+
+def test_send_succeeds_once_logged_even_if_the_nudge_cannot_be_queued(paths: StatePaths) -> None:
+    """The log is the truth; a nudge is best effort after it."""
+    register(paths, "bob", pane="%1")
+    (paths.state / "panes").write_text("not a directory")
+    out = run(paths.root, "send", "bob", "hello", "--json")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "warning" in out.stderr and out.stderr.count("\n") == 1
+    log = run(paths.root, "log", "--json")
+    assert [json.loads(line)["body"] for line in log.stdout.splitlines()] == ["hello"]
+    out = run(paths.root, "broadcast", "all of you")
+    assert out.returncode == EXIT_OK, out.stderr
+
+
+def test_inbox_shows_what_it_marked_read_even_if_receipts_fail(paths: StatePaths) -> None:
+    """The cursor moved past the messages: failing now would lose them for good."""
+    register(paths, "fuzzer")
+    register(paths, "bob")
+    assert run(paths.root, "send", "fuzzer", "for you", agent="bob").returncode == EXIT_OK
+    (paths.state / "receipts.jsonl").mkdir()
+    out = run(paths.root, "inbox")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "for you" in out.stdout
+    assert "warning" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_state_idle_succeeds_once_recorded(paths: StatePaths) -> None:
+    from claudeswarm import registry
+
+    register(paths, "fuzzer")
+    (paths.state / "nudges.jsonl").mkdir()  # waiting nudges cannot be read
+    out = run(paths.root, "state", "idle")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "warning" in out.stderr and out.stderr.count("\n") == 1
+    assert registry.load(paths)["fuzzer"].state == "idle"
+
+
 def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None:
     """The library's own guarantee, below the CLI check: encode first, then create."""
     from claudeswarm.errors import UsageError
@@ -181,3 +238,14 @@ def test_the_cli_priority_range_is_the_boards() -> None:
     from claudeswarm.task_files import PRIORITY_MAX, PRIORITY_MIN
 
     assert (-PRIORITY_LIMIT, PRIORITY_LIMIT) == (PRIORITY_MIN, PRIORITY_MAX)
+
+
+def test_hook_install_fails_before_it_writes_the_settings(paths: StatePaths) -> None:
+    """The state directory is made first: failing there leaves the settings untouched."""
+    import shutil
+
+    shutil.rmtree(paths.quarantine)
+    paths.quarantine.write_text("not a directory")
+    out = run(paths.root, "hook", "install")
+    one_line(out, 1)
+    assert not (paths.root / ".claude").exists()

@@ -69,6 +69,28 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(line: str) -> None:
+    """Print ``claudeswarm: warning: line`` on stderr (made inert); the exit code stays."""
+    from claudeswarm.sanitize import inert
+
+    with contextlib.suppress(BrokenPipeError):  # nobody reads it: nothing to report to
+        print(f"claudeswarm: warning: {inert(line)}", file=sys.stderr, flush=True)
+
+
+def after_commit(done: str, step: Callable[[], R]) -> R | None:
+    """Run a best-effort ``step`` once the command's effect is committed.
+
+    Its failure is one warning line naming what was done, never the exit code: a
+    command reports failure only when its effect was not committed, or a retry would
+    repeat it (a second message, a second task).
+    """
+    try:
+        return step()
+    except (SwarmError, OSError) as exc:
+        warn(f"{done}, but {exc}")
+        return None
+
+
 def parsed(name: str, parse: Callable[[str], R]) -> Callable[[Any], R]:
     """A typer ``parser=`` from one of :mod:`claudeswarm.timeutil`'s parsers: its
     :class:`UsageError` becomes click's ``BadParameter``, which names the option.

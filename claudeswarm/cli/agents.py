@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, guarded, swarm, table
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    duration,
+    emit,
+    guarded,
+    swarm,
+    table,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -163,7 +172,9 @@ def state(
     sw = swarm()
     me = messaging.resolve_sender(sw, as_name)
     rec = identity.set_state(sw, me, value)
-    kicked = delivery.turned_idle(sw, me) if value == "idle" else False
+    kicked = value == "idle" and bool(
+        after_commit(f"{me} is idle", lambda: delivery.turned_idle(sw, me))
+    )
     emit(
         {"agent": me, "state": rec.state, "nudging_pending": kicked},
         as_json,

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, print_json, swarm, when
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    count,
+    emit,
+    guarded,
+    print_json,
+    swarm,
+    warn,
+    when,
+)
 
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
@@ -66,7 +77,7 @@ def send(
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
-    _nudge(sw, rec)
+    after_commit(f"sent {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
 
 
@@ -84,12 +95,13 @@ def broadcast(
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
-    _nudge(sw, rec)
+    after_commit(f"broadcast {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
 
 
 def _nudge(sw: Swarm, rec: MessageRecord) -> None:
-    """The record is logged; start the detached nudger if anyone can be nudged.
+    """The record is logged; start the detached nudger if anyone can be nudged (best
+    effort: the log is the truth, a nudge only says "look").
 
     Settings were checked when they were loaded (before logging). The delivery layer is
     imported only when some recipient has a pane: a send that nudges nobody skips it.
@@ -143,6 +155,8 @@ def inbox(
         return
     while True:
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
+        for line in res.warnings:
+            warn(line)
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:

@@ -7,12 +7,11 @@ one-line warning on stderr; every other task keeps working.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table, warn
 
 if TYPE_CHECKING:
     from claudeswarm.tasks import Task, TaskBoard
@@ -45,12 +44,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sub, name="task")
 
 
-def _warn(line: str) -> None:
-    from claudeswarm.sanitize import inert
-
-    print(f"claudeswarm: warning: {inert(line)}", file=sys.stderr)
-
-
 def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, Any, str]:
     """The board, the swarm and, with ``me``, who we are (``--as`` / env / pane)."""
     from claudeswarm.paths import ensure_state
@@ -61,7 +54,7 @@ def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, 
     name = _me(sw, as_name) if me else ""
     # a CLI call exits at once: a claim lives as long as the agent's registered process
     pid = owner_process(sw, name) if name else None
-    return TaskBoard(sw, pid=pid, warn=_warn), sw, name
+    return TaskBoard(sw, pid=pid, warn=warn), sw, name
 
 
 def _me(sw: Any, as_name: str | None) -> str:
