@@ -22,12 +22,14 @@ from claudeswarm.paths import StatePaths
 BAD = os.fsdecode(b"\xff")  # the surrogate-escaped form of one invalid byte
 
 
-def run(project: Path, *args: str, agent: str = "fuzzer") -> subprocess.CompletedProcess[str]:
+def run(
+    project: Path, *args: str, agent: str = "fuzzer", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run as ``agent``; stdout/stderr decoded with replacement (never raises)."""
     out = subprocess.run(
         [sys.executable, "-m", "claudeswarm", *(os.fsencode(a) for a in args)],
         cwd=project,
-        env=cli_env(project, CLAUDESWARM_AGENT=agent),
+        env=cli_env(project, CLAUDESWARM_AGENT=agent, **(env or {})),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=60,
@@ -249,3 +251,21 @@ def test_hook_install_fails_before_it_writes_the_settings(paths: StatePaths) -> 
     out = run(paths.root, "hook", "install")
     one_line(out, 1)
     assert not (paths.root / ".claude").exists()
+
+
+def test_a_send_fails_only_if_nothing_was_logged_when_rotation_fails(paths: StatePaths) -> None:
+    """Rotation is housekeeping: done before the append, never after it. Here every
+    rotation fails at its retention step (an archive that cannot be unlinked)."""
+    register(paths, "bob")
+    (paths.archive / "messages.000001.jsonl").mkdir()  # retention cannot unlink it
+    env = {"CLAUDESWARM_ROTATE_BYTES": "1", "CLAUDESWARM_ARCHIVE_KEEP": "1"}
+    codes = {}
+    for body in ("one", "two", "three"):
+        out = run(paths.root, "send", "bob", body, env=env)
+        assert "Traceback" not in out.stderr and out.stderr.count("\n") <= 1, out.stderr
+        codes[body] = out.returncode
+    files = [paths.log, *(p for p in paths.archive.iterdir() if p.is_file())]
+    lines = [line for f in files for line in f.read_text().splitlines() if line]
+    logged = {json.loads(line)["body"] for line in lines}
+    assert codes["one"] == EXIT_OK
+    assert {b for b, code in codes.items() if code == EXIT_OK} == logged, (codes, logged)
