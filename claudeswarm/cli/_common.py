@@ -121,15 +121,10 @@ def count(low: int = 0, high: int | None = None) -> Callable[[Any], int]:
     return parsed("count", parse)
 
 
-def duration(low: float = 0.0) -> Callable[[Any], float]:
-    """Parser for a duration (``90s``, ``10m``) of at least ``low`` seconds."""
+def _duration(text: str) -> float:
+    from claudeswarm.timeutil import parse_duration
 
-    def parse(text: str) -> float:
-        from claudeswarm.timeutil import parse_duration
-
-        return parse_duration(text, low=low)
-
-    return parsed("duration", parse)
+    return parse_duration(text)
 
 
 def _when(text: str) -> datetime:
@@ -138,6 +133,8 @@ def _when(text: str) -> datetime:
     return parse_when(text)
 
 
+#: parser for a duration (``90s``, ``10m``, ``1.5``) in seconds
+duration = parsed("duration", _duration)
 #: parser for a moment: ``10m`` (ago) or an ISO-8601 time, as an aware UTC datetime
 when = parsed("when", _when)
 

@@ -127,7 +127,7 @@ def discover(
     ] = False,
     interval: Annotated[
         float,
-        typer.Option("--interval", parser=duration(), help="Time between scans: 2 (s), 500ms."),
+        typer.Option("--interval", parser=duration, help="Time between scans: 2 (s), 500ms."),
     ] = 2.0,
     socket: Annotated[
         str | None,

@@ -68,7 +68,7 @@ def lock(
         float | None,
         typer.Option(
             "--ttl",
-            parser=duration(),
+            parser=duration,
             help="Lease time without a heartbeat, e.g. 10m (setting lock_ttl_seconds).",
         ),
     ] = None,
@@ -79,7 +79,7 @@ def lock(
         float | None,
         typer.Option(
             "--wait",
-            parser=duration(),
+            parser=duration,
             help="Wait up to DURATION (e.g. 30s) for the lock to be free.",
         ),
     ] = None,
@@ -145,7 +145,7 @@ def refresh(
         list[str] | None, typer.Argument(help="Only leases holding these patterns.")
     ] = None,
     ttl: Annotated[
-        float | None, typer.Option("--ttl", parser=duration(), help="Also set a new TTL.")
+        float | None, typer.Option("--ttl", parser=duration, help="Also set a new TTL.")
     ] = None,
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
