@@ -216,10 +216,13 @@ def plant(top: Path) -> Sandbox:
     from claudeswarm.paths import ensure_state
 
     ensure_state(sw.paths)
-    register(sw.paths, "alice")
+    # alice lives outside the fuzzer's ancestry (pid 1 outlives every case); the fuzzer is
+    # this test process, the parent of every case
+    register(sw.paths, "alice", pid=1)
     register(sw.paths, "fuzzer")
     msg = send(sw, "alice", ["fuzzer"], "planted message")
-    lease = LockManager(sw, Holder.for_process("alice")).acquire(["src/**"], reason="planted")
+    alice = Holder.for_process("alice", pid=1)
+    lease = LockManager(sw, alice).acquire(["src/**"], reason="planted")
     task = TaskBoard(sw).add("planted task", created_by="alice", body="planted body")
     sw.close()
     env = {
