@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from claudeswarm import procs
 from claudeswarm.errors import UsageError
+from claudeswarm.models import check_kind
 from claudeswarm.procs import ProcTable
 from claudeswarm.tmux import Pane, Tmux
 
@@ -54,8 +55,8 @@ def parse_patterns(raw: Iterable[str]) -> tuple[Pattern, ...]:
         if not sep or not kind.strip() or not rx:
             raise UsageError(f"agent_patterns entry {entry!r}: use 'kind=regex'")
         try:
-            out.append(Pattern(kind.strip(), re.compile(rx)))
-        except re.error as exc:
+            out.append(Pattern(check_kind(kind.strip()), re.compile(rx)))
+        except (ValueError, re.error) as exc:
             raise UsageError(f"agent_patterns entry {entry!r}: {exc}") from None
     return tuple(out)
 

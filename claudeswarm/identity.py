@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from claudeswarm import caller, discovery, registry
 from claudeswarm.errors import RefusedError, UnavailableError, UsageError
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm
-from claudeswarm.models import check_name, format_ts
+from claudeswarm.models import check_kind, check_name, format_ts
 from claudeswarm.registry import AgentRecord, Agents
 from claudeswarm.tmux import Tmux
 
@@ -92,6 +92,11 @@ def join(
     """
     if name is not None:
         _check(name)
+    if kind is not None:
+        try:
+            check_kind(kind)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     pane = pane or registry.current_pane()
     bound = pid or os.getppid()
     socket, location, found_kind, cwd = "", "", None, os.getcwd()

@@ -99,14 +99,20 @@ class MessageLog:
         self.append_many((record,))
 
     def append_many(self, records: Iterable[MessageRecord]) -> None:
-        """Append several records under one lock hold, one ``os.write`` each."""
+        """Append several records under one lock hold, one ``os.write`` each.
+
+        A full log is rotated *before* the write: housekeeping that fails then fails
+        the append with nothing written, never after the records are in (a caller told
+        "failed" would send them again).
+        """
         frames = [frame(r) for r in records]
         with self._locked():
             fd = self._current_fd()
-            for data in frames:
-                os.write(fd, data)
             if os.fstat(fd).st_size >= self.settings.rotate_bytes:
                 self._rotate_locked()
+                fd = self._current_fd()
+            for data in frames:
+                os.write(fd, data)
 
     def rotate(self) -> Path | None:
         """Rotate now (under the lock). Returns the archive path, or None if log empty."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from claudeswarm import _atomic, caller, registry
 from claudeswarm.config import Settings, load
-from claudeswarm.errors import CorruptRecordError, UsageError
+from claudeswarm.errors import CorruptRecordError, SwarmError, UsageError
 from claudeswarm.message_log import MessageLog
 from claudeswarm.models import (
     BROADCAST,
@@ -213,6 +213,8 @@ class InboxResult:
     messages: list[MessageRecord]
     more: int = 0
     quarantined: int = 0
+    #: what failed after the messages were marked read (they are shown all the same)
+    warnings: tuple[str, ...] = ()
 
 
 def _cursor_path(swarm: Swarm, agent: str) -> tuple[Any, Any]:
@@ -280,9 +282,13 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
             end = stop_at if more else tail.cursor
         if not peek and end is not None and end != start:
             _save_cursor(swarm, agent, end)
+    warnings: tuple[str, ...] = ()
     if shown and not peek:
-        record_reads(swarm, agent, [r.id for r in shown])
-    return InboxResult(agent, shown, more, quarantine.count)
+        try:
+            record_reads(swarm, agent, [r.id for r in shown])
+        except (OSError, SwarmError) as exc:  # marked read: they must be shown now
+            warnings = (f"{len(shown)} message(s) read, but no read receipt written: {exc}",)
+    return InboxResult(agent, shown, more, quarantine.count, warnings)
 
 
 def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:

@@ -12,6 +12,9 @@ command on each call, so :func:`main` registers only the module that owns the co
 being run (all of them for top-level ``--help``). Start-up then stays flat as commands
 are added. Hook calls (``claudeswarm hook EVENT``), made after every tool call, skip typer
 altogether (:mod:`claudeswarm.cli._hookfast`).
+
+Every argument is checked once here, before any command runs: it must be UTF-8 text
+(:func:`check_text`). Usage errors, ours or the parser's, are one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -66,15 +69,47 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+def check_text(argv: list[str]) -> str | None:
+    r"""Why ``argv`` is not all text, or ``None``: the one check every argument passes.
+
+    Python decodes argv bytes that are not UTF-8 into lone surrogates
+    (``surrogateescape``); such a string can be neither written to a JSON state file nor
+    printed, so it is refused here, before anything is created.
+
+    Examples
+    --------
+    >>> check_text(["lock", "src/a.py"]) is None
+    True
+    >>> check_text(["lock", "\udcff.py"])
+    "argument '\\xff.py' is not valid UTF-8 text; nothing was done"
+    """
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return f"argument '{raw}' is not valid UTF-8 text; nothing was done"
+    return None
+
+
 def main() -> None:
     """Console-script entry point."""
     from claudeswarm.cli._hookfast import fast_hook
 
+    argv = sys.argv[1:]
     try:
-        code = fast_hook(sys.argv[1:])
+        code = fast_hook(argv)
         if code is not None:
             sys.exit(code)
-        build_app(_command_in(sys.argv[1:]))()
+        problem = check_text(argv)
+        if problem is not None:
+            from claudeswarm.sanitize import inert
+
+            print(f"claudeswarm: {inert(problem)}", file=sys.stderr)
+            sys.exit(2)
+        from claudeswarm.cli._app import run
+
+        sys.exit(run(argv, _command_in(argv)))
     finally:
         flush_output()
 

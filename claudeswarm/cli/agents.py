@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    duration,
+    emit,
+    guarded,
+    swarm,
+    table,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -116,7 +125,10 @@ def discover(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
     ] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between scans.")] = 2.0,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", parser=duration, help="Time between scans: 2 (s), 500ms."),
+    ] = 2.0,
     socket: Annotated[
         str | None,
         typer.Option("--socket", help="tmux server socket path (default: $TMUX, else default)."),
@@ -160,7 +172,9 @@ def state(
     sw = swarm()
     me = messaging.resolve_sender(sw, as_name)
     rec = identity.set_state(sw, me, value)
-    kicked = delivery.turned_idle(sw, me) if value == "idle" else False
+    kicked = value == "idle" and bool(
+        after_commit(f"{me} is idle", lambda: delivery.turned_idle(sw, me))
+    )
     emit(
         {"agent": me, "state": rec.state, "nudging_pending": kicked},
         as_json,

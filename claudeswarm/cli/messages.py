@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime  # typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, print_json, swarm
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    count,
+    emit,
+    guarded,
+    print_json,
+    swarm,
+    warn,
+    when,
+)
 
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
@@ -65,7 +77,7 @@ def send(
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
-    _nudge(sw, rec)
+    after_commit(f"sent {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
 
 
@@ -83,12 +95,13 @@ def broadcast(
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
-    _nudge(sw, rec)
+    after_commit(f"broadcast {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
 
 
 def _nudge(sw: Swarm, rec: MessageRecord) -> None:
-    """The record is logged; start the detached nudger if anyone can be nudged.
+    """The record is logged; start the detached nudger if anyone can be nudged (best
+    effort: the log is the truth, a nudge only says "look").
 
     Settings were checked when they were loaded (before logging). The delivery layer is
     imported only when some recipient has a pane: a send that nudges nobody skips it.
@@ -108,7 +121,10 @@ def inbox(
     limit: Annotated[
         int | None,
         typer.Option(
-            "--limit", "-n", help="Show at most N (the oldest unread); the rest stay unread."
+            "--limit",
+            "-n",
+            parser=count(1),
+            help="Show at most N (the oldest unread); the rest stay unread.",
         ),
     ] = None,
     peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
@@ -139,6 +155,8 @@ def inbox(
         return
     while True:
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
+        for line in res.warnings:
+            warn(line)
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:
@@ -160,7 +178,9 @@ def _print_inbox(res: InboxResult, follow: bool) -> None:
 
 @guarded
 def log(
-    n: Annotated[int, typer.Option("-n", help="How many of the newest messages.")] = 20,
+    n: Annotated[
+        int, typer.Option("-n", parser=count(), help="How many of the newest messages.")
+    ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
     ] = False,
@@ -172,7 +192,8 @@ def log(
         typer.Option("--agent", "-a", help="Only messages from or to this agent (repeatable)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only since WHEN: 10m, 2h (ago) or an ISO time.")
+        datetime | None,
+        typer.Option("--since", parser=when, help="Only since WHEN: 10m, 2h (ago) or an ISO time."),
     ] = None,
     grep: Annotated[
         list[str] | None,
@@ -183,16 +204,13 @@ def log(
     """Show the message log (everyone's messages), newest last."""
     from claudeswarm import messaging
     from claudeswarm.filters import MessageFilter
-    from claudeswarm.timeutil import parse_when
 
-    if n < 0:
-        raise typer.BadParameter("-n must not be negative")
     for t in mtype or ():
         messaging.check_type(t)
     filt = MessageFilter(
         types=frozenset(mtype) if mtype else None,
         agents=frozenset(agent) if agent else None,
-        since=parse_when(since) if since else None,
+        since=since,
         text=tuple(grep or ()),
     )
     sw = swarm()
