@@ -1,0 +1,196 @@
+"""Retention never loses a live agent's unread mail without a word (issue 9, item 6).
+
+Real processes: the slow reader is a registered agent bound to a real running process,
+the senders are separate processes racing through rotations, and the inbox is read by
+the real CLI. Counts are small by default; ``CLAUDESWARM_STRESS=N`` multiplies them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, register, run_cli
+
+from claudeswarm import messaging
+from claudeswarm.config import load
+from claudeswarm.message_log import archives
+from claudeswarm.messaging import Swarm
+from claudeswarm.paths import StatePaths
+
+STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
+FORK = mp.get_context("fork")
+WRITERS = 4
+ROTATE = 2048  # ~8 messages per archive: many rotations in a few hundred messages
+KEEP = 2
+UNLIMITED = {
+    "CLAUDESWARM_ROTATE_BYTES": str(ROTATE),
+    "CLAUDESWARM_ARCHIVE_KEEP": str(KEEP),
+    "CLAUDESWARM_RATE_PER_SENDER": "1000000",
+    "CLAUDESWARM_RATE_PER_PAIR": "1000000",
+    "CLAUDESWARM_RATE_REPEAT": "1000000",
+    "CLAUDESWARM_NUDGE": "never",
+}
+LOSS_RE = re.compile(
+    r"^claudeswarm: (at least )?(\d+) messages? to (\S+) (?:was|were) deleted by retention "
+    r"before (?:it was|they were) read \(sent (\S+) to (\S+)\)"
+)
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process standing in for an agent (its pid and start time are registered)."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _settings_env(**extra: str) -> dict[str, str]:
+    return {**UNLIMITED, **extra}
+
+
+def _writer(paths: StatePaths, env: dict[str, str], name: str, count: int, out: Path) -> None:
+    """Send ``count`` messages to ``slow`` and record each acknowledged (id, ts)."""
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    with open(out, "w") as fh:
+        for i in range(count):
+            rec = messaging.send(swarm, name, ["slow"], f"{name} message {i} " + "x" * 100)
+            fh.write(f"{rec.id} {rec.ts}\n")
+    swarm.close()
+
+
+def _flood(paths: StatePaths, env: dict[str, str], tmp: Path, per: int) -> dict[str, str]:
+    """``WRITERS`` processes send ``per`` messages each to slow; returns id -> ts."""
+    procs = []
+    for w in range(WRITERS):
+        out = tmp / f"w{w}.acks"
+        procs.append((FORK.Process(target=_writer, args=(paths, env, f"w{w}", per, out)), out))
+    for proc, _ in procs:
+        proc.start()
+    sent: dict[str, str] = {}
+    for proc, out in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+        for line in out.read_text().splitlines():
+            mid, ts = line.split()
+            sent[mid] = ts
+    return sent
+
+
+def _team(paths: StatePaths, slow_pid: int) -> None:
+    register(paths, "slow", pid=slow_pid)
+    for w in range(WRITERS):
+        register(paths, f"w{w}")
+
+
+def _inbox(project: Path, env: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Run ``inbox --as slow --json`` as a fresh process: (ids shown, stderr lines)."""
+    out = run_cli(project, "inbox", "--as", "slow", "--json", env=cli_env(project, **env))
+    assert out.returncode == 0, out.stderr
+    shown = [m["id"] for m in json.loads(out.stdout)["messages"]]
+    return shown, [ln for ln in out.stderr.splitlines() if ln.strip()]
+
+
+def _read_once(project: Path, swarm: Swarm, env: dict[str, str]) -> None:
+    """slow reads what is there now: its cursor is saved in the live log."""
+    messaging.send(swarm, "w0", ["slow"], "before the flood")
+    shown, err = _inbox(project, env)
+    assert len(shown) == 1 and err == []
+
+
+def test_live_reader_far_behind_loses_nothing_below_the_cap(
+    project: Path, paths: StatePaths, tmp_path: Path, live_process: subprocess.Popen[bytes]
+) -> None:
+    """The issue's case: small rotate_bytes and archive_keep, a live agent that read once
+    and then fell dozens of rotations behind. Every message must still be in its inbox."""
+    env = _settings_env()
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    _team(paths, live_process.pid)
+    _read_once(project, swarm, env)
+    sent = _flood(paths, env, tmp_path, 40 * STRESS)
+    assert archives(paths)[-1][0] > 4 * KEEP  # rotated far past archive_keep
+    shown, err = _inbox(project, env)
+    assert err == []
+    assert sorted(shown) == sorted(sent)  # nothing lost, nothing twice
+    # once read, the archives it pinned are no longer needed: the next rotation prunes
+    messaging.send(swarm, "w0", ["slow"], "after " + "y" * ROTATE)
+    assert len(archives(paths)) <= KEEP
+
+
+def test_past_the_cap_inbox_reports_exactly_what_was_lost(
+    project: Path, paths: StatePaths, tmp_path: Path, live_process: subprocess.Popen[bytes]
+) -> None:
+    """With archive/ capped at a few archives, the oldest unread ones go; the inbox shows
+    what remains, and one stderr line gives the exact number lost and when they were
+    sent. The report is made once: the next inbox is quiet."""
+    env = _settings_env(CLAUDESWARM_ARCHIVE_MAX_BYTES=str(4 * ROTATE))
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    _team(paths, live_process.pid)
+    _read_once(project, swarm, env)
+    sent = _flood(paths, env, tmp_path, 40 * STRESS)
+    shown, err = _inbox(project, env)
+    assert set(shown) <= set(sent) and len(set(shown)) == len(shown)
+    lost = sorted(set(sent) - set(shown))
+    assert lost, "the cap should have forced a loss"
+    assert len(err) == 1, err
+    m = LOSS_RE.match(err[0])
+    assert m, err[0]
+    assert m.group(1) is None  # exact, not a lower bound
+    assert int(m.group(2)) == len(lost) and m.group(3) == "slow"
+    assert (m.group(4), m.group(5)) == (min(sent[i] for i in lost), max(sent[i] for i in lost))
+    again, err = _inbox(project, env)
+    assert again == [] and err == []
+
+
+def test_a_gone_agent_does_not_pin_and_hears_of_its_loss_when_back(
+    project: Path, paths: StatePaths, tmp_path: Path, live_process: subprocess.Popen[bytes]
+) -> None:
+    """An agent whose process died pins nothing: archive/ stays at archive_keep. When its
+    name comes back (a rejoin), the first inbox says that mail was lost, never silently."""
+    env = _settings_env()
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    dead = subprocess.Popen(["sleep", "600"])
+    _team(paths, dead.pid)
+    _read_once(project, swarm, env)
+    dead.kill()
+    dead.wait()
+    sent = _flood(paths, env, tmp_path, 40 * STRESS)
+    assert len(archives(paths)) <= KEEP
+    register(paths, "slow", pid=live_process.pid)  # back, in a new process
+    shown, err = _inbox(project, env)
+    lost = set(sent) - set(shown)
+    assert lost
+    assert len(err) == 1, err
+    m = LOSS_RE.match(err[0])
+    assert m, err[0]
+    count = int(m.group(2))
+    assert 0 < count <= len(lost)
+    assert m.group(1) or count == len(lost)  # a lower bound says so
+
+
+def test_loss_is_reported_once_through_the_library(
+    paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """``InboxResult.lost`` carries the count (for ``--json`` and the hooks); a peek
+    reports it without consuming it."""
+    env = _settings_env(CLAUDESWARM_ARCHIVE_MAX_BYTES=str(2 * ROTATE))
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    _team(paths, live_process.pid)
+    messaging.send(swarm, "w0", ["slow"], "first")
+    assert len(messaging.inbox(swarm, "slow").messages) == 1
+    ids = [messaging.send(swarm, "w1", ["slow"], f"m{i} " + "z" * 200).id for i in range(60)]
+    peeked = messaging.inbox(swarm, "slow", peek=True)
+    assert peeked.lost is not None and peeked.lost.count > 0
+    got = messaging.inbox(swarm, "slow")
+    assert got.lost == peeked.lost
+    assert got.lost is not None and got.lost.exact
+    assert got.lost.count + len(got.messages) == len(ids)
+    assert messaging.inbox(swarm, "slow").lost is None
+
