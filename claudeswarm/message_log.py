@@ -8,7 +8,9 @@ leading newline and never swallows it.
 Rotation happens under the same lock: rename the live log to
 ``archive/messages.<seq>.jsonl`` and create a fresh one. Never copy-truncate. Before
 writing, a writer compares its fd's inode with the path's, so it never writes into a
-rotated inode.
+rotated inode. Past ``archive_keep`` archives, :mod:`claudeswarm.retention` decides which
+old ones go (never one a live agent has not read, up to ``archive_max_bytes``) and
+records each deletion in its ledger.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class MessageLog:
         if os.fstat(self._fd).st_size == 0:
             return None
         existing = archives(self.paths)
-        seq = existing[-1][0] + 1 if existing else 1
+        seq = existing[-1][0] + 1 if existing else self._first_seq()
         dest = self.paths.archive / f"messages.{seq:06d}.jsonl"
         os.fsync(self._fd)
         os.rename(self.paths.log, dest)
@@ -152,9 +154,24 @@ class MessageLog:
         self._enforce_retention([*existing, (seq, dest)])
         return dest
 
+    def _first_seq(self) -> int:
+        # archive/ is empty: continue after the last archive ever deleted, so a seq never
+        # names two files (readers and the retention ledger go by seq)
+        from claudeswarm import retention
+
+        return retention.last_seq(self.paths) + 1
+
     def _enforce_retention(self, existing: list[tuple[int, Path]]) -> None:
-        surplus = len(existing) - self.settings.archive_keep
-        for _, path in existing[: max(surplus, 0)]:
-            # another rotator may have removed it first: the outcome is the same
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        if len(existing) <= self.settings.archive_keep:
+            return
+        # imported only here: a send that does not rotate past archive_keep never pays
+        from claudeswarm import retention
+        from claudeswarm.errors import SwarmError
+
+        try:
+            retention.prune(self.paths, self.settings, existing)
+        except (OSError, SwarmError):
+            # Retention is housekeeping: it must not refuse a send. Failing, it stops (an
+            # archive is deleted only after its ledger line is written, so nothing goes
+            # unrecorded) and the next rotation tries again.
+            return

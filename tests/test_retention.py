@@ -57,12 +57,14 @@ def _settings_env(**extra: str) -> dict[str, str]:
 
 
 def _writer(paths: StatePaths, env: dict[str, str], name: str, count: int, out: Path) -> None:
-    """Send ``count`` messages to ``slow`` and record each acknowledged (id, ts)."""
+    """Send ``count`` messages to ``slow`` and record each acknowledged (id, ts). The
+    writer is an agent that keeps up with its own inbox, so it pins nothing."""
     swarm = Swarm(paths, load(paths, env=env).settings)
     with open(out, "w") as fh:
         for i in range(count):
             rec = messaging.send(swarm, name, ["slow"], f"{name} message {i} " + "x" * 100)
             fh.write(f"{rec.id} {rec.ts}\n")
+            messaging.inbox(swarm, name)
     swarm.close()
 
 
@@ -98,6 +100,14 @@ def _inbox(project: Path, env: dict[str, str]) -> tuple[list[str], list[str]]:
     return shown, [ln for ln in out.stderr.splitlines() if ln.strip()]
 
 
+def _settle(swarm: Swarm) -> None:
+    """The writers read their inboxes (they may have lagged a rotation behind), then one
+    more rotation runs retention."""
+    for w in range(WRITERS):
+        messaging.inbox(swarm, f"w{w}")
+    swarm.log.rotate()
+
+
 def _read_once(project: Path, swarm: Swarm, env: dict[str, str]) -> None:
     """slow reads what is there now: its cursor is saved in the live log."""
     messaging.send(swarm, "w0", ["slow"], "before the flood")
@@ -119,8 +129,7 @@ def test_live_reader_far_behind_loses_nothing_below_the_cap(
     shown, err = _inbox(project, env)
     assert err == []
     assert sorted(shown) == sorted(sent)  # nothing lost, nothing twice
-    # once read, the archives it pinned are no longer needed: the next rotation prunes
-    messaging.send(swarm, "w0", ["slow"], "after " + "y" * ROTATE)
+    _settle(swarm)  # once every live agent has read, nothing is pinned
     assert len(archives(paths)) <= KEEP
 
 
@@ -162,6 +171,7 @@ def test_a_gone_agent_does_not_pin_and_hears_of_its_loss_when_back(
     dead.kill()
     dead.wait()
     sent = _flood(paths, env, tmp_path, 40 * STRESS)
+    _settle(swarm)
     assert len(archives(paths)) <= KEEP
     register(paths, "slow", pid=live_process.pid)  # back, in a new process
     shown, err = _inbox(project, env)
@@ -194,3 +204,78 @@ def test_loss_is_reported_once_through_the_library(
     assert got.lost.count + len(got.messages) == len(ids)
     assert messaging.inbox(swarm, "slow").lost is None
 
+
+# -- the rule, one process, deterministic -------------------------------------------------
+
+
+def _log_swarm(paths: StatePaths, **extra: str) -> Swarm:
+    return Swarm(paths, load(paths, env=_settings_env(**extra)).settings)
+
+
+def _rotate_n(swarm: Swarm, n: int) -> None:
+    for i in range(n):
+        messaging.announce(swarm, f"filler {i}")
+        swarm.log.rotate()
+
+
+def test_an_agent_that_never_read_pins_until_it_reads(
+    paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """No cursor yet: everything kept is unread for it (its inbox would show it all)."""
+    swarm = _log_swarm(paths)
+    register(paths, "slow", pid=live_process.pid)
+    _rotate_n(swarm, 6)
+    assert [s for s, _ in archives(paths)] == [1, 2, 3, 4, 5, 6]
+    assert len(messaging.inbox(swarm, "slow").messages) == 6
+    _rotate_n(swarm, 1)
+    assert [s for s, _ in archives(paths)] == [6, 7]
+
+
+def test_seq_numbers_never_repeat_when_archive_is_emptied(paths: StatePaths) -> None:
+    """With archive_keep = 0 every archive goes at once; the next one must not take the
+    seq of a deleted one (readers and the ledger go by seq)."""
+    from claudeswarm.retention import read_ledger
+
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_KEEP="0")
+    _rotate_n(swarm, 3)
+    assert archives(paths) == []
+    assert sorted(read_ledger(paths)) == [1, 2, 3]
+
+
+def test_a_fifo_cursor_does_not_hang_rotation(
+    paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """Rotation holds the lock every sender waits on: a FIFO planted as a cursor is not
+    read (the agent counts as never having read: it pins)."""
+    swarm = _log_swarm(paths)
+    register(paths, "slow", pid=live_process.pid)
+    os.mkfifo(paths.cursors / "slow.json")
+    _rotate_n(swarm, 4)
+    assert len(archives(paths)) == 4
+
+
+def test_retention_that_fails_does_not_fail_the_append(paths: StatePaths) -> None:
+    """The record is committed before rotation: an error in retention (here the ledger
+    cannot be written) keeps the archives and the send succeeds."""
+    swarm = _log_swarm(paths)
+    (paths.archive / "pruned.jsonl").mkdir()
+    _rotate_n(swarm, 4)
+    assert len(archives(paths)) == 4
+    assert len(messaging.recent(swarm, 10)) == 4
+
+
+def test_the_cap_bounds_what_a_live_reader_keeps(
+    paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """Pinned archives stay only while archive/ holds at most archive_max_bytes."""
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_MAX_BYTES="1000")
+    register(paths, "slow", pid=live_process.pid)
+    messaging.inbox(swarm, "slow")
+    for i in range(10):
+        messaging.announce(swarm, f"filler {i} " + "f" * 300)
+        swarm.log.rotate()
+        kept = [p.stat().st_size for _, p in archives(paths)]
+        assert len(kept) <= KEEP or sum(kept) <= 1000
+    got = messaging.inbox(swarm, "slow")
+    assert got.lost is not None and got.lost.exact
+    assert got.lost.count + len(got.messages) == 10

@@ -138,7 +138,11 @@ def inbox(
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show your unread messages, oldest first, and mark them read."""
+    """Show your unread messages, oldest first, and mark them read.
+
+    If retention deleted unread messages before you read them, one line on stderr says
+    how many and when they were sent (once; exit 0).
+    """
     import time
 
     from claudeswarm import messaging
@@ -157,6 +161,8 @@ def inbox(
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
         for line in res.warnings:
             warn(line)
+        if res.lost is not None:  # one line, before the messages that remain
+            _say(res.lost.sentence(me))
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:
@@ -165,6 +171,15 @@ def inbox(
             return
         sys.stdout.flush()  # through a pipe too, each batch as it comes
         time.sleep(0.25)
+
+
+def _say(line: str) -> None:
+    """One line on stderr (a loss report: already inert); nobody reading it is no error."""
+    import contextlib
+    import sys
+
+    with contextlib.suppress(BrokenPipeError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _print_inbox(res: InboxResult, follow: bool) -> None:
