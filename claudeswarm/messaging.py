@@ -356,9 +356,14 @@ def follow(
     cursor: Cursor | None = None,
     skip: frozenset[str] = frozenset(),
     stop: Callable[[], bool] = lambda: False,
+    on_gap: Callable[[Loss], None] = lambda lost: None,
 ) -> Iterator[MessageRecord]:
     """Yield records passing ``keep`` appended after ``cursor`` (default: from now on),
-    except ids in ``skip`` (already shown), until ``stop()``."""
+    except ids in ``skip`` (already shown), until ``stop()``.
+
+    Rotated logs that retention deleted before this follower read them are passed to
+    ``on_gap`` (before the first record after them), never skipped silently.
+    """
     from claudeswarm.tailer import LineQuarantine, LogTailer, max_line_bytes
 
     quarantine = LineQuarantine(swarm.paths)
@@ -369,14 +374,29 @@ def follow(
         on_bad=quarantine,
         max_line=max_line_bytes(swarm.settings.body_max_bytes),
     ) as tail:
+        told = 0
         while not stop():
             got = False
             for rec in tail:
                 got = True
+                told = _tell_gaps(swarm, tail, told, on_gap)
                 if keep(rec) and rec.id not in skip:
                     yield rec
+            told = _tell_gaps(swarm, tail, told, on_gap)
             if not got:
                 time.sleep(poll)
+
+
+def _tell_gaps(swarm: Swarm, tail: LogTailer, told: int, on_gap: Callable[[Loss], None]) -> int:
+    """Pass gaps the tailer jumped since the first ``told`` to ``on_gap``; the new count."""
+    if len(tail.skipped) == told:
+        return told
+    from claudeswarm import retention
+
+    lost = retention.loss(swarm.paths, tail.skipped[told:])
+    if lost is not None:
+        on_gap(lost)
+    return len(tail.skipped)
 
 
 def resolve_sender(swarm: Swarm, as_name: str | None) -> str:

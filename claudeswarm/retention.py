@@ -71,6 +71,8 @@ class Loss:
         """
         span = f" (sent {self.first_ts} to {self.last_ts})" if self.first_ts else ""
         hint = "; archive_max_bytes caps what is kept for unread mail"
+        if agent is None and not self.exact and self.files == 0:
+            return "claudeswarm: skipped an unknown part of the log: deleted before read"
         if agent is None:
             n = f"{'' if self.exact else 'at least '}{self.files}"
             logs = f"{n} rotated log{'s' if self.files != 1 else ''}"

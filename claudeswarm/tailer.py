@@ -347,7 +347,9 @@ class LogTailer:
         if start == "end":
             if self._open_file(self.paths.log, None, 0):
                 assert self._fd is not None
-                self._offset = os.fstat(self._fd).st_size
+                # after the last complete line: one still being written is read once done
+                end = os.fstat(self._fd).st_size
+                self._offset = _after_last_line(self._fd, end, self.max_line)
                 # the record before it, so that this position can be handed over (and
                 # proven when resumed: ``log --follow`` takes it before the backward read)
                 self._last_id = _last_record(self._fd, self._offset, self.max_line)[1]
@@ -421,6 +423,14 @@ def _last_record(fd: int, end: int, max_line: int) -> tuple[bool, str | None]:
         if window >= 8 * max_line:
             return False, None
         window *= 4
+
+
+def _after_last_line(fd: int, end: int, max_line: int) -> int:
+    """The offset just after the last newline before ``end`` (``end`` itself if no line
+    ends within reach: then nothing unfinished can be told apart)."""
+    back = min(end, max_line + 2)
+    cut = os.pread(fd, back, end - back).rfind(b"\n")
+    return end if cut < 0 else end - back + cut + 1
 
 
 def _last_record_of(path: Path, max_line: int) -> str | None:

@@ -12,6 +12,8 @@ import multiprocessing as mp
 import os
 import re
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,3 +281,77 @@ def test_the_cap_bounds_what_a_live_reader_keeps(
     got = messaging.inbox(swarm, "slow")
     assert got.lost is not None and got.lost.exact
     assert got.lost.count + len(got.messages) == 10
+
+
+# -- followers of the whole log ------------------------------------------------------------
+
+
+def _drop_under(swarm: Swarm) -> None:
+    """With the follower's file open: m2 goes into it, then three rotations delete the
+    archive holding it and the next one (m3); m4 and m5 are kept."""
+    messaging.announce(swarm, "m2")
+    for body in ("m3", "m4", "m5"):
+        swarm.log.rotate()
+        messaging.announce(swarm, body)
+
+
+def test_follow_reports_logs_deleted_before_it_read_them(paths: StatePaths) -> None:
+    """The gap is reported where it is, between the records around it."""
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_KEEP="1")
+    messaging.announce(swarm, "m0")
+    events: list[str] = []
+    deadline = time.monotonic() + 60  # a missing record fails the test, never hangs it
+    follower = messaging.follow(
+        swarm,
+        lambda r: True,
+        cursor=messaging.end_cursor(swarm),
+        poll=0.01,
+        stop=lambda: time.monotonic() > deadline,
+        on_gap=lambda lost: events.append(lost.sentence()),
+    )
+    messaging.announce(swarm, "m1")  # after the end cursor: the follower must see it
+    events.append(next(follower).body)
+    _drop_under(swarm)
+    for _ in range(3):
+        events.append(next(follower).body)
+    assert events[:2] == ["m1", "m2"] and events[3:] == ["m4", "m5"]
+    assert events[2].startswith("claudeswarm: skipped 1 rotated log (sent ")
+
+
+def test_log_follow_says_so_on_stderr(project: Path, paths: StatePaths) -> None:
+    """``log --follow`` as a real process, stopped (SIGSTOP) while retention deletes the
+    file it reads and the next one: it prints the records it still can, and one line."""
+    import select
+    import signal
+
+    env = cli_env(project, CLAUDESWARM_ARCHIVE_KEEP="1")
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_KEEP="1")
+    messaging.announce(swarm, "m0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claudeswarm", "log", "-n", "1", "--follow", "--json"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+
+    def line(stream: object, timeout: float = 60) -> str:
+        ready, _, _ = select.select([stream], [], [], timeout)
+        assert ready, "no output within the timeout"
+        return str(stream.readline())  # type: ignore[attr-defined]
+
+    try:
+        assert json.loads(line(proc.stdout))["body"] == "m0"  # it holds its position
+        messaging.announce(swarm, "m1")
+        assert json.loads(line(proc.stdout))["body"] == "m1"  # its file is open
+        os.kill(proc.pid, signal.SIGSTOP)
+        _drop_under(swarm)
+        os.kill(proc.pid, signal.SIGCONT)
+        bodies = [json.loads(line(proc.stdout))["body"] for _ in range(3)]
+        assert bodies == ["m2", "m4", "m5"]
+        assert line(proc.stderr).startswith("claudeswarm: skipped 1 rotated log (sent ")
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -255,3 +255,24 @@ def test_archives_deleted_while_reading_an_older_one_are_a_recorded_gap(
     lost = retention.loss(paths, tail.skipped)
     assert lost is not None and lost.files == 3
     assert "skipped 3 rotated logs" in lost.sentence()
+
+
+def test_an_end_cursor_stops_before_an_unfinished_line(paths: StatePaths) -> None:
+    """``start="end"`` while a writer is mid-append: the position is after the last
+    complete line, so the unfinished one is read whole once its newline comes (at its
+    byte length it cut the line in two, and the first half was never looked at)."""
+    log = MessageLog(paths, settings())
+    log.append(rec("before"))
+    with open(paths.log, "ab") as fh:
+        fh.write(b'\n{"v":1,"id":"01HALF')  # a writer mid-append
+    with LogTailer(paths, start="end") as tail:
+        end = tail.cursor
+    assert end is not None and end.last_id is not None
+    with open(paths.log, "ab") as fh:
+        fh.write(b'","ts":"t"}\n')  # finished: still not a valid record
+    log.append(rec("after"))
+    bad: list[BadLine] = []
+    with LogTailer(paths, end, on_bad=bad.append) as tail:
+        assert bodies(tail) == ["after"]
+        assert tail.skipped == []
+    assert len(bad) == 1 and b"01HALF" in bad[0].data

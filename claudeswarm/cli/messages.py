@@ -24,6 +24,7 @@ from claudeswarm.cli._common import (
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
     from claudeswarm.models import MessageRecord
+    from claudeswarm.retention import Loss
 
 TYPE_HELP = (
     "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."
@@ -216,7 +217,11 @@ def log(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the message log (everyone's messages), newest last."""
+    """Show the message log (everyone's messages), newest last.
+
+    With --follow, rotated logs deleted by retention before they were read are reported
+    in one stderr line each.
+    """
     from claudeswarm import messaging
     from claudeswarm.filters import MessageFilter
 
@@ -239,5 +244,12 @@ def log(
         return
     sys.stdout.flush()  # a pipe's reader sees these now, not with the next new message
     shown = frozenset(m.id for m in msgs)
-    for m in messaging.follow(sw, filt, cursor=start, skip=shown):
+    for m in messaging.follow(sw, filt, cursor=start, skip=shown, on_gap=_say_gap):
         print_json(m) if as_json else print(render(m), flush=True)
+
+
+def _say_gap(lost: Loss) -> None:
+    """One stderr line for rotated logs deleted before the follower read them."""
+    import sys
+
+    print(lost.sentence(), file=sys.stderr, flush=True)
