@@ -69,7 +69,11 @@ class Loss:
         >>> Loss(3, True, "10:00", "10:05", 2).sentence("bob")  # doctest: +ELLIPSIS
         'claudeswarm: 3 messages to bob were deleted by retention before they were read (sent...'
         """
-        span = f" (sent {self.first_ts} to {self.last_ts})" if self.first_ts else ""
+        from claudeswarm.sanitize import inert
+
+        # times come from log records: made inert, a forged one cannot reach a terminal
+        first, last = self.first_ts, self.last_ts or "?"
+        span = f" (sent {inert(first)} to {inert(last)})" if first else ""
         hint = "; archive_max_bytes caps what is kept for unread mail"
         if agent is None and not self.exact and self.files == 0:
             return "claudeswarm: skipped an unknown part of the log: deleted before read"

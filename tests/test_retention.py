@@ -355,3 +355,44 @@ def test_log_follow_says_so_on_stderr(project: Path, paths: StatePaths) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_prompt_hook_tells_the_agent_once(
+    project: Path, paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """The prompt hook reads the inbox for the agent (and moves past the gap), so it is
+    the one that must say what was lost: in the context, above the messages left."""
+    env = _settings_env(CLAUDESWARM_ARCHIVE_MAX_BYTES=str(2 * ROTATE))
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    register(paths, "me", pane="%901", pid=live_process.pid)
+    register(paths, "other")
+
+    def prompt() -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "claudeswarm", "hook", "prompt"],
+            cwd=project,
+            env=cli_env(project, TMUX_PANE="%901", **env),
+            input=b"{}",
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert (out.returncode, out.stderr) == (0, b"")
+        return out.stdout.decode()
+
+    messaging.send(swarm, "other", ["me"], "first")
+    assert "first" in prompt()
+    for i in range(40):
+        messaging.send(swarm, "other", ["me"], f"note {i} " + "n" * 150)
+    text = prompt()
+    lines = text.splitlines()
+    m = LOSS_RE.match(lines[0])
+    assert m and m.group(1) is None and m.group(3) == "me", lines[0]
+    shown = int(lines[1].split()[1])  # "claudeswarm: N messages from other agents ..."
+    assert int(m.group(2)) + shown + int(_more(text)) == 40
+    assert not LOSS_RE.match((prompt().splitlines() or [""])[0])  # said once
+
+
+def _more(text: str) -> str:
+    found = re.search(r"(\d+) more unread", text)
+    return found.group(1) if found else "0"
