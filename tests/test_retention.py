@@ -396,3 +396,65 @@ def test_the_prompt_hook_tells_the_agent_once(
 def _more(text: str) -> str:
     found = re.search(r"(\d+) more unread", text)
     return found.group(1) if found else "0"
+
+
+# -- the monitor ---------------------------------------------------------------------------
+
+
+def test_monitor_once_shows_what_each_agent_lost(
+    project: Path, paths: StatePaths, live_process: subprocess.Popen[bytes]
+) -> None:
+    """``monitor --once`` (a real process, read-only) shows the loss the agent's next
+    inbox will report, in the agents panel; gone once that inbox has said it."""
+    env = _settings_env(CLAUDESWARM_ARCHIVE_MAX_BYTES=str(2 * ROTATE))
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    _team(paths, live_process.pid)
+    messaging.send(swarm, "w0", ["slow"], "first")
+    messaging.inbox(swarm, "slow")
+    for i in range(60):
+        messaging.send(swarm, "w1", ["slow"], f"m{i} " + "z" * 200)
+
+    def once(*args: str) -> str:
+        out = run_cli(project, "monitor", "--once", *args, env=cli_env(project, **env))
+        assert (out.returncode, out.stderr) == (0, "")
+        return out.stdout
+
+    rows = {r["name"]: r for r in json.loads(once("--json"))["agents"]["rows"]}
+    peek = messaging.inbox(swarm, "slow", peek=True).lost
+    assert peek is not None and peek.exact
+    assert rows["slow"]["lost"] == str(peek.count) and rows["w0"]["lost"] == ""
+    table = once().split("\n\n")[0].splitlines()
+    assert table[1].split()[-1] == "lost"
+    assert [ln.split()[-1] for ln in table if ln.startswith("slow")] == [str(peek.count)]
+    messaging.inbox(swarm, "slow")
+    rows = {r["name"]: r for r in json.loads(once("--json"))["agents"]["rows"]}
+    assert rows["slow"]["lost"] == ""
+
+
+def test_the_monitor_notes_logs_deleted_before_it_read_them(paths: StatePaths) -> None:
+    """The monitor's own tail: the gap comes with the poll that jumps it (between the
+    records around it), and the message panel's title says so."""
+    import asyncio
+
+    from claudeswarm.monitor.app import create_app
+    from claudeswarm.monitor.feed import Feed
+
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_KEEP="1")
+    messaging.announce(swarm, "m0")
+    feed = Feed(swarm, ring_size=100)
+    assert [r.body for r in feed.start()] == ["m0"]
+    messaging.announce(swarm, "m1")
+    assert [r.body for r in feed.poll().records] == ["m1"]
+    _drop_under(swarm)
+    upd = feed.poll()
+    feed.close()
+    assert [r.body for r in upd.records] == ["m2", "m4", "m5"]
+    assert [lost.files for lost in upd.gaps] == [1]
+
+    async def scenario() -> None:
+        app = create_app(swarm, poll=0.01)
+        async with app.run_test(size=(120, 36)):
+            app._apply(upd)
+            assert "1 rotated log deleted before read" in str(app.messages.border_subtitle)
+
+    asyncio.run(scenario())
