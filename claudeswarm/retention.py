@@ -1,9 +1,10 @@
 """Retention of rotated logs: which archives may go, and what a reader lost when one did.
 
-Rotation calls :func:`prune` under the log lock, and only once ``archive/`` holds more
-than ``archive_keep`` logs. The newest ``archive_keep`` are always kept. An older one is
-deleted unless a *live* agent has not read it yet: its cursor lies in that archive or
-before it (or it never read at all). Live means registered, not marked ``gone``, and its
+Rotation calls :func:`prune` once ``archive/`` holds more than ``archive_keep`` logs,
+after releasing the log lock (one pruner at a time, under ``archive/prune.lock``). The
+newest ``archive_keep`` are always kept. An older one is deleted unless a *live* agent
+has not read it yet: its cursor lies in that archive or before it (or it never read at
+all). Live means registered, not marked ``gone``, and its
 recorded process still running (same pid and start time), so a dead agent's cursor pins
 nothing. Archives kept for unread mail stay only while ``archive/`` as a whole holds at
 most ``archive_max_bytes``; past that the oldest go even if unread.
@@ -19,7 +20,8 @@ later losses are not counted; its report then says "at least".
 Readers turn the gaps their tailer jumped (:attr:`LogTailer.skipped
 <claudeswarm.tailer.LogTailer.skipped>`) into a :class:`Loss` with :func:`loss`. Cost on
 the append path: one registry read and one cursor read per registered agent per rotation
-past ``archive_keep``; a read of the deleted archive only as said above.
+past ``archive_keep``; a read of the deleted archive only as said above. None of it holds
+the log lock: only the sender whose append rotated waits for it.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from typing import Any
 
 from claudeswarm import _atomic, _json, registry
 from claudeswarm.config import Settings
-from claudeswarm.errors import SwarmError
+from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.message_log import archives
 from claudeswarm.models import check_name
 from claudeswarm.paths import StatePaths
 from claudeswarm.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes, parse_line
 
 LEDGER = "pruned.jsonl"
+PRUNE_LOCK = "prune.lock"
 LEDGER_MAX_BYTES = 256 * 1024  # then the oldest half is dropped (a ~1,000-deletion memory)
 _BEFORE_ALL = 0  # a reader position before every archive kept
 _PASSED_ALL = math.inf  # a reader position in the live log: no archive is unread
@@ -209,7 +213,7 @@ def last_seq(paths: StatePaths) -> int:
 
 
 def _append_ledger(paths: StatePaths, entry: Pruned) -> None:
-    # Under the log lock: the only writer. One os.write per line (the append protocol),
+    # Under prune.lock: the only writer. One os.write per line (the append protocol),
     # so a reader without a lock sees whole lines. Not fsynced: a ledger line lost in a
     # power cut turns an exact report into "at least", never into silence.
     path = paths.archive / LEDGER
@@ -330,11 +334,18 @@ def _read_cursor(path: Path) -> Cursor | None:
         return None
 
 
-def prune(paths: StatePaths, settings: Settings, existing: Sequence[tuple[int, Path]]) -> None:
-    """Delete the archives retention lets go (called by rotation, under the log lock).
+def prune(paths: StatePaths, settings: Settings) -> None:
+    """Delete the archives retention lets go (called after a rotation, outside the log
+    lock). One process prunes at a time (``archive/prune.lock``); one that finds another
+    at it returns at once: that one, or the next rotation, does the work."""
+    try:
+        with _atomic.flocked(paths.archive / PRUNE_LOCK, timeout=0):
+            _prune(paths, settings, archives(paths))
+    except UnavailableError:
+        return
 
-    ``existing`` is every archive, oldest first, the newest just rotated.
-    """
+
+def _prune(paths: StatePaths, settings: Settings, existing: Sequence[tuple[int, Path]]) -> None:
     files = _stat(existing)
     surplus = len(files) - settings.archive_keep
     if surplus <= 0:
