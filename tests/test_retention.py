@@ -318,10 +318,31 @@ def test_follow_reports_logs_deleted_before_it_read_them(paths: StatePaths) -> N
     assert events[2].startswith("claudeswarm: skipped 1 rotated log (sent ")
 
 
+class Lines:
+    """Whole lines from a pipe, each waited for with a timeout (a failure, never a hang).
+    Reads the raw fd: a buffered reader may hold several lines that ``select`` cannot
+    see."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buf = fd, b""
+
+    def next(self, timeout: float = 60) -> str:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            ready, _, _ = select.select([self.fd], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, "no output within the timeout"
+            chunk = os.read(self.fd, 65536)
+            assert chunk, "the follower ended"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
 def test_log_follow_says_so_on_stderr(project: Path, paths: StatePaths) -> None:
     """``log --follow`` as a real process, stopped (SIGSTOP) while retention deletes the
     file it reads and the next one: it prints the records it still can, and one line."""
-    import select
     import signal
 
     env = cli_env(project, CLAUDESWARM_ARCHIVE_KEEP="1")
@@ -333,25 +354,18 @@ def test_log_follow_says_so_on_stderr(project: Path, paths: StatePaths) -> None:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     assert proc.stdout is not None and proc.stderr is not None
-
-    def line(stream: object, timeout: float = 60) -> str:
-        ready, _, _ = select.select([stream], [], [], timeout)
-        assert ready, "no output within the timeout"
-        return str(stream.readline())  # type: ignore[attr-defined]
-
+    out, err = Lines(proc.stdout.fileno()), Lines(proc.stderr.fileno())
     try:
-        assert json.loads(line(proc.stdout))["body"] == "m0"  # it holds its position
+        assert json.loads(out.next())["body"] == "m0"  # it holds its position
         messaging.announce(swarm, "m1")
-        assert json.loads(line(proc.stdout))["body"] == "m1"  # its file is open
+        assert json.loads(out.next())["body"] == "m1"  # its file is open
         os.kill(proc.pid, signal.SIGSTOP)
         _drop_under(swarm)
         os.kill(proc.pid, signal.SIGCONT)
-        bodies = [json.loads(line(proc.stdout))["body"] for _ in range(3)]
-        assert bodies == ["m2", "m4", "m5"]
-        assert line(proc.stderr).startswith("claudeswarm: skipped 1 rotated log (sent ")
+        assert [json.loads(out.next())["body"] for _ in range(3)] == ["m2", "m4", "m5"]
+        assert err.next().startswith("claudeswarm: skipped 1 rotated log (sent ")
     finally:
         proc.terminate()
         proc.wait(30)
