@@ -369,6 +369,8 @@ def test_log_follow_says_so_on_stderr(project: Path, paths: StatePaths) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_the_prompt_hook_tells_the_agent_once(
@@ -472,3 +474,45 @@ def test_the_monitor_notes_logs_deleted_before_it_read_them(paths: StatePaths) -
             assert "1 rotated log deleted before read" in str(app.messages.border_subtitle)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("peek", [False, True])
+def test_inbox_follow_says_it_once(
+    project: Path, paths: StatePaths, live_process: subprocess.Popen[bytes], peek: bool
+) -> None:
+    """``inbox --follow`` reads again every quarter second: the loss line comes once (with
+    ``--peek`` the gap is found again on every round, and still said once)."""
+    import select
+
+    env = _settings_env(CLAUDESWARM_ARCHIVE_MAX_BYTES=str(2 * ROTATE))
+    swarm = Swarm(paths, load(paths, env=env).settings)
+    _team(paths, live_process.pid)
+    messaging.send(swarm, "w0", ["slow"], "first")
+    messaging.inbox(swarm, "slow")
+    for i in range(40):
+        messaging.send(swarm, "w1", ["slow"], f"m{i} " + "z" * 200)
+    args = ["inbox", "--as", "slow", "--follow", *(["--peek"] if peek else [])]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claudeswarm", *args],
+        cwd=project,
+        env=cli_env(project, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = Lines(proc.stdout.fileno()), Lines(proc.stderr.fileno())
+    try:
+        assert LOSS_RE.match(err.next())
+        messaging.send(swarm, "w0", ["slow"], "marker")
+        while "marker" not in out.next():
+            pass  # a later round has run
+        if peek:
+            while "marker" not in out.next():
+                pass  # and, peeking, another one after it
+        ready, _, _ = select.select([proc.stderr.fileno()], [], [], 0.5)
+        assert not ready and err.buf == b""
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()

@@ -158,12 +158,14 @@ def inbox(
             lambda: "\n".join(render(m) for m in msgs) or "no messages",
         )
         return
+    said = None
     while True:
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
         for line in res.warnings:
             warn(line)
-        if res.lost is not None:  # one line, before the messages that remain
+        if res.lost is not None and res.lost != said:  # one line, before what remains
             _say(res.lost.sentence(me))
+            said = res.lost  # --peek --follow finds it again each round: said once
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:
@@ -250,6 +252,4 @@ def log(
 
 def _say_gap(lost: Loss) -> None:
     """One stderr line for rotated logs deleted before the follower read them."""
-    import sys
-
-    print(lost.sentence(), file=sys.stderr, flush=True)
+    _say(lost.sentence())
