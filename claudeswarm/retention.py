@@ -4,10 +4,10 @@ Rotation calls :func:`prune` once ``archive/`` holds more than ``archive_keep`` 
 after releasing the log lock (one pruner at a time, under ``archive/prune.lock``). The
 newest ``archive_keep`` are always kept. An older one is deleted unless a *live* agent
 has not read it yet: its cursor lies in that archive or before it (or it never read at
-all). Live means registered, not marked ``gone``, and its
-recorded process still running (same pid and start time), so a dead agent's cursor pins
-nothing. Archives kept for unread mail stay only while ``archive/`` as a whole holds at
-most ``archive_max_bytes``; past that the oldest go even if unread.
+all). Live means registered, not marked ``gone``, and its recorded process still running
+(same pid and start time), so a dead agent's cursor pins nothing. Archives kept for
+unread mail stay only while ``archive/`` as a whole holds at most ``archive_max_bytes``;
+past that the oldest go even if unread.
 
 Nothing is deleted without a word. Before an archive is unlinked, one line is appended to
 the ledger ``archive/pruned.jsonl``: its seq, (dev, inode), size, the time span of its
@@ -31,13 +31,13 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from claudeswarm import _atomic, _json, registry
 from claudeswarm.config import Settings
-from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.errors import StateError, SwarmError, UnavailableError
 from claudeswarm.message_log import archives
 from claudeswarm.models import check_name
 from claudeswarm.paths import StatePaths
@@ -180,20 +180,26 @@ def _ts(value: Any) -> str | None:
 
 def cursor(raw: Any) -> Cursor | None:
     """A cursor from its stored dict; ``None`` for null or anything malformed."""
-    if not isinstance(raw, dict) or set(raw) != {"dev", "ino", "offset", "last_id"}:
+    if not isinstance(raw, dict) or not {"dev", "ino", "offset", "last_id"} <= set(raw):
         return None
     if not all(type(raw[k]) is int and raw[k] >= 0 for k in ("dev", "ino", "offset")):
         return None
     if raw["last_id"] is not None and type(raw["last_id"]) is not str:
         return None
-    return Cursor(raw["dev"], raw["ino"], raw["offset"], raw["last_id"])
+    try:
+        return Cursor(**{f.name: raw[f.name] for f in fields(Cursor) if f.name in raw})
+    except TypeError:
+        return None  # a field this version requires is missing
 
 
 def read_ledger(paths: StatePaths) -> dict[int, Pruned]:
     """Every deletion remembered, by seq (unreadable lines are skipped: their archives
     count as unaccounted, so a report over them says "at least")."""
+    path = paths.archive / LEDGER
+    if not _regular(path):
+        return {}
     try:
-        raw = _atomic.read_bytes(paths.archive / LEDGER) or b""
+        raw = _atomic.read_bytes(path) or b""
     except (OSError, SwarmError):
         return {}
     out: dict[int, Pruned] = {}
@@ -201,7 +207,7 @@ def read_ledger(paths: StatePaths) -> dict[int, Pruned]:
         if line.strip():
             try:
                 entry = Pruned.from_json(_json.loads(line))
-            except (KeyError, TypeError, ValueError):
+            except (AttributeError, KeyError, TypeError, ValueError):
                 continue
             out[entry.seq] = entry
     return out
@@ -217,6 +223,8 @@ def _append_ledger(paths: StatePaths, entry: Pruned) -> None:
     # so a reader without a lock sees whole lines. Not fsynced: a ledger line lost in a
     # power cut turns an exact report into "at least", never into silence.
     path = paths.archive / LEDGER
+    if path.exists() and not _regular(path):
+        raise StateError(f"refusing {path}: not a regular file")
     data = b"\n" + _json.dumps(entry.to_json()).encode() + b"\n"
     fd = _atomic.open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:

@@ -516,3 +516,31 @@ def test_inbox_follow_says_it_once(
         proc.wait(30)
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.parametrize(
+    "form", ["garbage", "wrong types", "fifo"], ids=["garbage", "wrong-types", "fifo"]
+)
+def test_a_hostile_ledger_breaks_nothing(
+    paths: StatePaths, live_process: subprocess.Popen[bytes], form: str
+) -> None:
+    """Bad ledger lines are skipped (the good ones still count exactly); a FIFO planted as
+    the ledger is never opened: retention deletes nothing and every send succeeds."""
+    ledger = paths.archive / "pruned.jsonl"
+    if form == "fifo":
+        os.mkfifo(ledger)
+    else:
+        bad = b"\x00not json\xff" if form == "garbage" else b'{"seq":"1","lost":3,"file":7}'
+        ledger.write_bytes(b"\n" + bad + b"\n")
+    swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_MAX_BYTES=str(2 * ROTATE))
+    register(paths, "slow", pid=live_process.pid)
+    messaging.announce(swarm, "first")
+    messaging.inbox(swarm, "slow")
+    for i in range(30):
+        messaging.announce(swarm, f"m{i} " + "z" * 200)
+    got = messaging.inbox(swarm, "slow")
+    if form == "fifo":
+        assert got.lost is None and len(got.messages) == 30
+    else:
+        assert got.lost is not None and got.lost.exact
+        assert got.lost.count + len(got.messages) == 30
