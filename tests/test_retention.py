@@ -104,9 +104,11 @@ def _inbox(project: Path, env: dict[str, str]) -> tuple[list[str], list[str]]:
 
 def _settle(swarm: Swarm) -> None:
     """The writers read their inboxes (they may have lagged a rotation behind), then one
-    more rotation runs retention."""
+    more rotation runs retention (an empty log does not rotate: one record first, and if
+    that one rotated the log, retention has run already)."""
     for w in range(WRITERS):
         messaging.inbox(swarm, f"w{w}")
+    messaging.announce(swarm, "settle")
     swarm.log.rotate()
 
 
