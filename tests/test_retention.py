@@ -546,3 +546,29 @@ def test_a_hostile_ledger_breaks_nothing(
     else:
         assert got.lost is not None and got.lost.exact
         assert got.lost.count + len(got.messages) == 30
+
+
+def test_a_send_that_does_not_rotate_imports_no_reader_or_retention(
+    project: Path, paths: StatePaths
+) -> None:
+    """``send`` is a fresh process per call: retention and the tailer are imported only
+    by a rotation past archive_keep (or by readers)."""
+    register(paths, "alice")
+    register(paths, "bob")
+    code = (
+        "import sys\n"
+        "sys.argv = ['claudeswarm', 'send', '--as', 'alice', 'bob', 'hi']\n"
+        "from claudeswarm.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('retention', 'tailer')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=cli_env(project, CLAUDESWARM_NUDGE="never"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.stdout.splitlines()[-1] == "[]", (out.stdout, out.stderr)
