@@ -10,7 +10,7 @@ unread mail stay only while ``archive/`` as a whole holds at most ``archive_max_
 past that the oldest go even if unread.
 
 Nothing is deleted without a word. Before an archive is unlinked, one line is appended to
-the ledger ``archive/pruned.jsonl``: its seq, (dev, inode), size, the time span of its
+the ledger ``archive/pruned.jsonl``: its seq, last record id, size, the time span of its
 records and, for each agent that had not read it, how many messages addressed to that
 agent it held past the agent's cursor (and that cursor). Counting reads the archive, so
 it is done only when someone will need it: for a live agent (then the cap forced the
@@ -39,7 +39,7 @@ from claudeswarm import _atomic, _json, registry
 from claudeswarm.config import Settings
 from claudeswarm.errors import StateError, SwarmError, UnavailableError
 from claudeswarm.message_log import archives
-from claudeswarm.models import check_name
+from claudeswarm.models import MessageRecord, check_name
 from claudeswarm.paths import StatePaths
 from claudeswarm.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes, parse_line
 
@@ -113,20 +113,23 @@ class Loss:
 
 @dataclass(frozen=True)
 class Counted:
-    """Messages to one agent in a deleted archive, after ``since`` (its cursor then)."""
+    """Messages to one agent in a deleted archive: all of it (``whole``), or only what
+    followed ``since``, its cursor then, which lay inside it."""
 
     n: int
     first_ts: str | None
     last_ts: str | None
     since: Cursor | None
+    whole: bool = True
 
 
 @dataclass(frozen=True)
 class Pruned:
-    """One ledger line: an archive deleted by retention."""
+    """One ledger line: an archive deleted by retention. It is known by its seq and by
+    ``last_id``, its last record (ids never recur; inode numbers do)."""
 
     seq: int
-    file: tuple[int, int]
+    last_id: str | None
     size: int
     first_ts: str | None
     last_ts: str | None
@@ -136,7 +139,7 @@ class Pruned:
         """The ledger line."""
         return {
             "seq": self.seq,
-            "file": list(self.file),
+            "last_id": self.last_id,
             "size": self.size,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
@@ -151,14 +154,17 @@ class Pruned:
         """Parse a ledger line; ``ValueError``/``TypeError``/``KeyError`` if malformed."""
         lost = {
             str(name): Counted(
-                _int(c["n"]), _ts(c.get("first_ts")), _ts(c.get("last_ts")), cursor(c["since"])
+                _int(c["n"]),
+                _ts(c.get("first_ts")),
+                _ts(c.get("last_ts")),
+                cursor(c["since"]),
+                c.get("whole") is not False,
             )
             for name, c in obj["lost"].items()
         }
-        dev, ino = obj["file"]
         return cls(
             _int(obj["seq"]),
-            (_int(dev), _int(ino)),
+            _ts(obj.get("last_id")),
             _int(obj["size"]),
             _ts(obj.get("first_ts")),
             _ts(obj.get("last_ts")),
@@ -243,6 +249,9 @@ def _append_ledger(paths: StatePaths, entry: Pruned) -> None:
 
 @dataclass(frozen=True)
 class _Archive:
+    """An archive as listed under prune.lock. ``file`` (dev, inode) says where to open it
+    while it exists (only a pruner deletes archives); it is never stored as its name."""
+
     seq: int
     path: Path
     file: tuple[int, int]
@@ -377,7 +386,7 @@ def _prune(paths: StatePaths, settings: Settings, existing: Sequence[tuple[int, 
 
 def _account(paths: StatePaths, f: _Archive, behind: list[_Reader], max_line: int) -> Pruned:
     """The ledger line for ``f``, counting what each reader in ``behind`` loses."""
-    first_ts, last_ts = _span(f.path, f.size, max_line)
+    first_ts, last_ts, last_id = _span(f.path, f.size, max_line)
     lost: dict[str, Counted] = {}
     if behind:
         starts = {r.name: r.offset if r.seq == f.seq else 0 for r in behind}
@@ -385,8 +394,8 @@ def _account(paths: StatePaths, f: _Archive, behind: list[_Reader], max_line: in
         for r in behind:
             if r.name in tally:
                 n, first, last = tally[r.name]
-                lost[r.name] = Counted(n, first, last, r.cursor)
-    return Pruned(f.seq, f.file, f.size, first_ts, last_ts, lost)
+                lost[r.name] = Counted(n, first, last, r.cursor, starts[r.name] == 0)
+    return Pruned(f.seq, last_id, f.size, first_ts, last_ts, lost)
 
 
 def _tally(
@@ -415,26 +424,32 @@ def _tally(
     return {name: (c[0], c[1], c[2]) for name, c in counts.items()}
 
 
-def _span(path: Path, size: int, max_line: int) -> tuple[str | None, str | None]:
-    """Timestamps of the first and last record of a closed log (two small reads)."""
+def _span(path: Path, size: int, max_line: int) -> tuple[str | None, str | None, str | None]:
+    """Time of the first and of the last record of a closed log, and the last record's
+    id (two small reads)."""
     try:
         fd = _atomic.open_nofollow(path, os.O_RDONLY)
     except (FileNotFoundError, SwarmError):
-        return None, None
+        return None, None, None
     try:
         head = os.pread(fd, min(size, max_line + 2), 0).split(b"\n")[:-1]
         back = min(size, max_line + 2)
         tail = os.pread(fd, back, size - back).split(b"\n")[1:]
     finally:
         os.close(fd)
-    return _first_ts(head), _first_ts(reversed(tail))
+    first, last = _first_record(head), _first_record(reversed(tail))
+    return (
+        first.ts if first else None,
+        last.ts if last else None,
+        last.id if last else None,
+    )
 
 
-def _first_ts(lines: Iterable[bytes]) -> str | None:
+def _first_record(lines: Iterable[bytes]) -> MessageRecord | None:
     for line in lines:
         if line.strip():
             try:
-                return parse_line(line).ts
+                return parse_line(line)
             except ValueError:
                 continue
     return None
@@ -448,7 +463,7 @@ def loss(paths: StatePaths, gaps: Sequence[Gap], agent: str | None = None) -> Lo
     ``agent=None`` (a reader of everything) only the deleted files are counted. ``None``
     if nothing was lost.
 
-    A gap with no ``after``, ``file`` or ``cursor`` stands for a reader that never read
+    A gap with no ``after``, ``last_id`` or ``cursor`` stands for a reader that never read
     (no cursor): it lost what the ledger counted for it while it had no cursor.
     """
     if not gaps:
@@ -481,7 +496,7 @@ def _gap_loss(book: Mapping[int, Pruned], gap: Gap, agent: str | None) -> Loss:
             continue
         files += 1
         got = entry.lost.get(agent) if agent is not None else None
-        if got is None or (_inside(got.since, entry) and got.since != gap.cursor):
+        if got is None or (not got.whole and got.since != gap.cursor):
             exact = exact and agent is None  # not counted for it, or from another place
             spans.append((entry.first_ts, entry.last_ts))
             continue
@@ -492,17 +507,12 @@ def _gap_loss(book: Mapping[int, Pruned], gap: Gap, agent: str | None) -> Loss:
     return Loss(count, exact, min(firsts, default=None), max(lasts, default=None), files)
 
 
-def _inside(cur: Cursor | None, entry: Pruned) -> bool:
-    """True if ``cur`` points into ``entry``'s file (a count from the middle of it)."""
-    return cur is not None and (cur.dev, cur.ino) == entry.file
-
-
 def _first_seq(book: Mapping[int, Pruned], gap: Gap, agent: str | None) -> int | None:
     """The first deleted seq a gap covers; 0: none; ``None``: the ledger cannot tell."""
     if gap.after is not None:
         return gap.after + 1
-    if gap.file is not None:  # a drained file whose archive was deleted
-        found = [s for s, e in book.items() if e.file == gap.file]
+    if gap.last_id is not None:  # a drained file whose archive was deleted
+        found = [s for s, e in book.items() if e.last_id == gap.last_id]
         return max(found) + 1 if found else None
     mine = [
         s
@@ -511,8 +521,6 @@ def _first_seq(book: Mapping[int, Pruned], gap: Gap, agent: str | None) -> int |
     ]
     if mine:
         return min(mine)  # counted from this very cursor (or from "never read")
-    if gap.cursor is None:
-        return 0  # never read, and never counted: nothing was lost
-    cur = gap.cursor  # moved inside an archive that was deleted under it
-    found = [s for s, e in book.items() if e.file == (cur.dev, cur.ino)]
-    return max(found) if found else None
+    # never read and never counted: nothing lost; else the cursor was not the one counted
+    # from (it moved inside an archive deleted under it): the ledger cannot say
+    return 0 if gap.cursor is None else None

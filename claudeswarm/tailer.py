@@ -65,16 +65,17 @@ class Gap:
     """Part of the log this reader never got to: rotated files deleted (by retention)
     before it read them, or a start cursor whose file is gone.
 
-    ``after`` is the archive seq read last (``None``: unknown, then ``file`` names it by
-    (dev, inode), or ``cursor`` is the start position that could not be resumed);
-    ``before`` is the seq of the file read next (``None``: the live log). What was lost
-    in between is worked out from retention's ledger (:func:`claudeswarm.retention.loss`).
+    ``after`` is the archive seq read last (``None``: unknown; then ``last_id`` is the
+    last record read, whose archive the retention ledger knows, or ``cursor`` is the start
+    position that could not be resumed); ``before`` is the seq of the file read next
+    (``None``: the live log). What was lost in between is worked out from the ledger
+    (:func:`claudeswarm.retention.loss`).
     """
 
     after: int | None
     before: int | None
     cursor: Cursor | None = None
-    file: tuple[int, int] | None = None
+    last_id: str | None = None
 
     @classmethod
     def never_read(cls, tail: LogTailer) -> Gap:
@@ -279,7 +280,7 @@ class LogTailer:
             # Drained through our fd, but its archive is already deleted: retention deletes
             # oldest first, so every archive left is newer. Go on at the oldest of them;
             # the ones deleted in between are a gap.
-            self._gap = Gap(None, None, file=self._ident)
+            self._gap = Gap(None, None, last_id=self._last_id)
             self.on_bad(BadLine(*self._ident, self._offset, "rotated file vanished", b""))
         self.close()
         self._after_seq = finished if finished is not None else 0
