@@ -164,9 +164,9 @@ class MessageLog:
     def _first_seq(self) -> int:
         # archive/ is empty: continue after the last archive ever deleted, so a seq never
         # names two files (readers and the retention ledger go by seq)
-        from claudeswarm import retention
+        from claudeswarm import retention_ledger
 
-        return retention.last_seq(self.paths) + 1
+        return retention_ledger.last_seq(self.paths) + 1
 
     def _enforce_retention(self) -> None:
         # After a rotation, with the log lock released: counting what a reader loses may

@@ -29,7 +29,7 @@ from claudeswarm.models import (
 from claudeswarm.paths import StatePaths, check_not_symlink, ensure_dir, ensure_state, resolve
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
-    from claudeswarm.retention import Loss
+    from claudeswarm.retention_ledger import Loss
     from claudeswarm.tailer import Cursor, Gap, LineQuarantine, LogTailer
 
 Clock = Callable[[], float]
@@ -312,9 +312,9 @@ def _lost(swarm: Swarm, agent: str, gaps: list[Gap]) -> Loss | None:
     """What the gaps cost ``agent`` (the retention ledger is read only if there are any)."""
     if not gaps:
         return None
-    from claudeswarm import retention
+    from claudeswarm import retention_ledger
 
-    return retention.loss(swarm.paths, gaps, agent)
+    return retention_ledger.loss(swarm.paths, gaps, agent)
 
 
 def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
@@ -391,9 +391,9 @@ def _tell_gaps(swarm: Swarm, tail: LogTailer, told: int, on_gap: Callable[[Loss]
     """Pass gaps the tailer jumped since the first ``told`` to ``on_gap``; the new count."""
     if len(tail.skipped) == told:
         return told
-    from claudeswarm import retention
+    from claudeswarm import retention_ledger
 
-    lost = retention.loss(swarm.paths, tail.skipped[told:])
+    lost = retention_ledger.loss(swarm.paths, tail.skipped[told:])
     if lost is not None:
         on_gap(lost)
     return len(tail.skipped)

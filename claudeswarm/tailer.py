@@ -15,7 +15,7 @@ in a file whose content proves it is the cursor's (the record ``last_id`` before
 
 Rotated files that retention deleted before this reader got to them, and a start cursor
 whose file is gone, are gaps: each is recorded in :attr:`LogTailer.skipped` for the
-reader to report (with :func:`claudeswarm.retention.loss`), never skipped silently.
+reader to report (with :func:`claudeswarm.retention_ledger.loss`), never skipped silently.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Gap:
     last record read, whose archive the retention ledger knows, or ``cursor`` is the start
     position that could not be resumed); ``before`` is the seq of the file read next
     (``None``: the live log). What was lost in between is worked out from the ledger
-    (:func:`claudeswarm.retention.loss`).
+    (:func:`claudeswarm.retention_ledger.loss`).
     """
 
     after: int | None

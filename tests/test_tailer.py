@@ -212,7 +212,7 @@ def test_a_drained_file_whose_archive_was_deleted_goes_on_at_the_oldest_kept(
     """The tailer drains the live log through its fd after a rotation; if retention has
     already deleted that archive, every archive left is newer: it goes on at the oldest of
     them (it used to jump to the live log, skipping retained archives) and records a gap."""
-    from claudeswarm import retention
+    from claudeswarm import retention_ledger
     from claudeswarm.tailer import Gap
 
     log = MessageLog(paths, settings(archive_keep=2))
@@ -227,7 +227,7 @@ def test_a_drained_file_whose_archive_was_deleted_goes_on_at_the_oldest_kept(
         assert [seq for seq, _ in archives(paths)] == [3, 4]
         assert bodies(tail) == ["a1", "a3", "a4", "a5"]  # a2 went with archive 2
         assert tail.skipped == [Gap(None, 3, last_id=a1.id)]  # a1: the last read there
-    lost = retention.loss(paths, tail.skipped)
+    lost = retention_ledger.loss(paths, tail.skipped)
     assert lost is not None and (lost.files, lost.exact) == (1, True)
 
 
@@ -236,7 +236,7 @@ def test_archives_deleted_while_reading_an_older_one_are_a_recorded_gap(
 ) -> None:
     """A reader inside archive 1 when archives 1-4 are deleted finishes archive 1 (its
     fd keeps it), then finds archive 5 next: archives 2-4 are a gap, said so."""
-    from claudeswarm import retention
+    from claudeswarm import retention_ledger
     from claudeswarm.tailer import Gap
 
     keep_all = MessageLog(paths, settings(archive_keep=100))
@@ -252,7 +252,7 @@ def test_archives_deleted_while_reading_an_older_one_are_a_recorded_gap(
         assert [seq for seq, _ in archives(paths)] == [5]
         assert [r.body for r in it] == ["b0-1", "b4"]
         assert tail.skipped == [Gap(1, 5)]
-    lost = retention.loss(paths, tail.skipped)
+    lost = retention_ledger.loss(paths, tail.skipped)
     assert lost is not None and lost.files == 3
     assert "skipped 3 rotated logs" in lost.sentence()
 

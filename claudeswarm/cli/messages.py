@@ -24,7 +24,7 @@ from claudeswarm.cli._common import (
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
     from claudeswarm.models import MessageRecord
-    from claudeswarm.retention import Loss
+    from claudeswarm.retention_ledger import Loss
 
 TYPE_HELP = (
     "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."

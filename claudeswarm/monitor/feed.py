@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from claudeswarm import retention
+from claudeswarm import retention_ledger
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts
 from claudeswarm.monitor import data
@@ -37,7 +37,7 @@ class FeedUpdate:
     locks: data.Section | None = None
     tasks: data.Section | None = None
     bad: int = 0
-    gaps: list[retention.Loss] = field(default_factory=list)  # logs deleted before read
+    gaps: list[retention_ledger.Loss] = field(default_factory=list)  # logs deleted before read
 
     def __bool__(self) -> bool:
         return bool(self.seen or self.agents or self.locks or self.tasks or self.bad or self.gaps)
@@ -146,7 +146,7 @@ class Feed:
         assert self._tail is not None
         stale = []
         # the retention ledger grows when archives go: counts and losses change for all
-        ledger = self.swarm.paths.archive / retention.LEDGER
+        ledger = self.swarm.paths.archive / retention_ledger.LEDGER
         for name in self._agents:
             sig = data.signature([self.swarm.paths.cursors / f"{name}.json", ledger])
             changed, self._cursor_sigs[name] = data.changed_since(self._cursor_sigs.get(name), sig)
@@ -174,12 +174,12 @@ class Feed:
         upd.bad = self.bad - bad_before
         return upd
 
-    def _gaps(self) -> list[retention.Loss]:
+    def _gaps(self) -> list[retention_ledger.Loss]:
         """Rotated logs the tail jumped since the last poll (deleted before it read them)."""
         assert self._tail is not None
         new = self._tail.skipped[self._told :]
         self._told = len(self._tail.skipped)
-        lost = retention.loss(self.swarm.paths, new) if new else None
+        lost = retention_ledger.loss(self.swarm.paths, new) if new else None
         return [lost] if lost is not None else []
 
 

@@ -8,14 +8,14 @@ is shown as a lower bound (``"20000+"``) so an agent that never read cannot stal
 monitor on a long history. Read-only: cursors are read with no lock and never repaired.
 
 The same pass finds what the agent's next inbox will report as lost: messages to it that
-retention deleted before it read them (:func:`claudeswarm.retention.loss`).
+retention deleted before it read them (:func:`claudeswarm.retention_ledger.loss`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from claudeswarm import _atomic, retention
+from claudeswarm import _atomic, retention_ledger
 from claudeswarm.errors import SwarmError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord
@@ -45,7 +45,7 @@ class UnreadCounter:
         self.scan_limit = scan_limit
         self.counts: dict[str, int] = {}
         self.capped: set[str] = set()
-        self.lost: dict[str, retention.Loss] = {}
+        self.lost: dict[str, retention_ledger.Loss] = {}
 
     def recount(self, agents: Iterable[str], upto: Cursor | None) -> None:
         """Count each agent's unread records from its cursor up to ``upto`` (the monitor's
@@ -94,7 +94,7 @@ class UnreadCounter:
         if not gaps:
             return
         for name in names:
-            lost = retention.loss(self.swarm.paths, gaps, name)
+            lost = retention_ledger.loss(self.swarm.paths, gaps, name)
             if lost is not None:
                 self.lost[name] = lost
 
