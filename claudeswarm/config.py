@@ -31,6 +31,11 @@ class Settings:
     body_max_bytes: int = _s(10240, "largest message body in bytes of UTF-8")
     rotate_bytes: int = _s(16 * 1024 * 1024, "rotate messages.jsonl into archive/ past this size")
     archive_keep: int = _s(50, "rotated logs kept in archive/; the oldest beyond are deleted")
+    archive_max_bytes: int = _s(
+        1024 * 1024 * 1024,
+        "archive/ keeps logs past archive_keep while a live agent has not read them, "
+        "up to this many bytes in all",
+    )
     rate_window_seconds: float = _s(60.0, "length of the rate limiter's sliding window")
     rate_per_sender: int = _s(60, "messages one sender may send per window")
     rate_per_pair: int = _s(30, "messages one sender may send to one recipient per window")

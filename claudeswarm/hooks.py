@@ -166,9 +166,12 @@ def prompt(swarm: Swarm, me: AgentRecord) -> HookResult:
 
     identity.set_state(swarm, me.name, "busy")
     got = inbox(swarm, me.name, limit=swarm.settings.hook_max_messages)
-    if not got.messages:
+    # mail retention deleted unread is said here, once: this inbox moves past it
+    lost = got.lost.sentence(me.name) if got.lost is not None else ""
+    if not got.messages and not lost:
         return HookResult("prompt", me.name)
-    text = frame_messages(got.messages, got.more)
+    framed = frame_messages(got.messages, got.more) if got.messages else ""
+    text = "\n".join(part for part in (lost, framed) if part)
     return HookResult("prompt", me.name, "context", text, tuple(r.id for r in got.messages))
 
 

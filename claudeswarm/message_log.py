@@ -8,7 +8,9 @@ leading newline and never swallows it.
 Rotation happens under the same lock: rename the live log to
 ``archive/messages.<seq>.jsonl`` and create a fresh one. Never copy-truncate. Before
 writing, a writer compares its fd's inode with the path's, so it never writes into a
-rotated inode.
+rotated inode. Then, with the lock released, past ``archive_keep`` archives
+:mod:`claudeswarm.retention` decides which old ones go (never one a live agent has not
+read, up to ``archive_max_bytes``) and records each deletion in its ledger.
 """
 
 from __future__ import annotations
@@ -103,22 +105,30 @@ class MessageLog:
 
         A full log is rotated *before* the write: housekeeping that fails then fails
         the append with nothing written, never after the records are in (a caller told
-        "failed" would send them again).
+        "failed" would send them again). Retention follows with the lock released; it
+        never fails the append.
         """
         frames = [frame(r) for r in records]
+        rotated = None
         with self._locked():
             fd = self._current_fd()
             if os.fstat(fd).st_size >= self.settings.rotate_bytes:
-                self._rotate_locked()
+                rotated = self._rotate_locked()
                 fd = self._current_fd()
             for data in frames:
                 os.write(fd, data)
+        if rotated is not None:
+            self._enforce_retention()  # lock released: no other sender waits for it
 
     def rotate(self) -> Path | None:
-        """Rotate now (under the lock). Returns the archive path, or None if log empty."""
+        """Rotate now (under the lock), then apply retention. Returns the archive path,
+        or None if the log was empty."""
         with self._locked():
             self._current_fd()
-            return self._rotate_locked()
+            dest = self._rotate_locked()
+        if dest is not None:
+            self._enforce_retention()
+        return dest
 
     def _current_fd(self) -> int:
         # Called under the lock: reopen if someone rotated since our last append. The
@@ -141,7 +151,7 @@ class MessageLog:
         if os.fstat(self._fd).st_size == 0:
             return None
         existing = archives(self.paths)
-        seq = existing[-1][0] + 1 if existing else 1
+        seq = existing[-1][0] + 1 if existing else self._first_seq()
         dest = self.paths.archive / f"messages.{seq:06d}.jsonl"
         os.fsync(self._fd)
         os.rename(self.paths.log, dest)
@@ -149,12 +159,28 @@ class MessageLog:
         self._current_fd()  # the fresh live log, created before the lock is released
         fsync_dir(self.paths.state)
         fsync_dir(self.paths.archive)
-        self._enforce_retention([*existing, (seq, dest)])
         return dest
 
-    def _enforce_retention(self, existing: list[tuple[int, Path]]) -> None:
-        surplus = len(existing) - self.settings.archive_keep
-        for _, path in existing[: max(surplus, 0)]:
-            # another rotator may have removed it first: the outcome is the same
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+    def _first_seq(self) -> int:
+        # archive/ is empty: continue after the last archive ever deleted, so a seq never
+        # names two files (readers and the retention ledger go by seq)
+        from claudeswarm import retention_ledger
+
+        return retention_ledger.last_seq(self.paths) + 1
+
+    def _enforce_retention(self) -> None:
+        # After a rotation, with the log lock released: counting what a reader loses may
+        # read a whole archive, and no other sender should wait for that.
+        if len(archives(self.paths)) <= self.settings.archive_keep:
+            return
+        # imported only here: a send that does not rotate past archive_keep never pays
+        from claudeswarm import retention
+        from claudeswarm.errors import SwarmError
+
+        try:
+            retention.prune(self.paths, self.settings)
+        except (OSError, SwarmError):
+            # Retention is housekeeping: it must not refuse a send. Failing, it stops (an
+            # archive is deleted only after its ledger line is written, so nothing goes
+            # unrecorded) and the next rotation tries again.
+            return

@@ -29,7 +29,8 @@ from claudeswarm.models import (
 from claudeswarm.paths import StatePaths, check_not_symlink, ensure_dir, ensure_state, resolve
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
-    from claudeswarm.tailer import Cursor, LineQuarantine, LogTailer
+    from claudeswarm.retention_ledger import Loss
+    from claudeswarm.tailer import Cursor, Gap, LineQuarantine, LogTailer
 
 Clock = Callable[[], float]
 SYSTEM_SENDER = "claudeswarm"
@@ -207,7 +208,11 @@ def announce(
 
 @dataclass(frozen=True)
 class InboxResult:
-    """What ``inbox`` showed, and how many unread messages it left for next time."""
+    """What ``inbox`` showed, and how many unread messages it left for next time.
+
+    ``lost``: messages to this agent that retention deleted before it read them (reported
+    by the inbox that moves past them, so once; a peek reports without moving).
+    """
 
     agent: str
     messages: list[MessageRecord]
@@ -215,6 +220,7 @@ class InboxResult:
     quarantined: int = 0
     #: what failed after the messages were marked read (they are shown all the same)
     warnings: tuple[str, ...] = ()
+    lost: Loss | None = None
 
 
 def _cursor_path(swarm: Swarm, agent: str) -> tuple[Any, Any]:
@@ -271,6 +277,7 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
         more = 0
         stop_at: Cursor | None = None
         with _tailer(swarm, start, quarantine) as tail:
+            gaps = _never_read(tail, start)
             for rec in tail:
                 if not rec.addressed_to(agent):
                     continue
@@ -280,6 +287,8 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
                 shown.append(rec)
                 stop_at = tail.cursor
             end = stop_at if more else tail.cursor
+            gaps += tail.skipped
+        lost = _lost(swarm, agent, gaps)
         if not peek and end is not None and end != start:
             _save_cursor(swarm, agent, end)
     warnings: tuple[str, ...] = ()
@@ -288,7 +297,24 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
             record_reads(swarm, agent, [r.id for r in shown])
         except (OSError, SwarmError) as exc:  # marked read: they must be shown now
             warnings = (f"{len(shown)} message(s) read, but no read receipt written: {exc}",)
-    return InboxResult(agent, shown, more, quarantine.count, warnings)
+    return InboxResult(agent, shown, more, quarantine.count, warnings, lost)
+
+
+def _never_read(tail: LogTailer, start: Cursor | None) -> list[Gap]:
+    """An agent without a cursor starts at the oldest archive kept: what retention
+    deleted before it (counted while it had no cursor) is a gap too."""
+    from claudeswarm.tailer import Gap
+
+    return [Gap.never_read(tail)] if start is None else []
+
+
+def _lost(swarm: Swarm, agent: str, gaps: list[Gap]) -> Loss | None:
+    """What the gaps cost ``agent`` (the retention ledger is read only if there are any)."""
+    if not gaps:
+        return None
+    from claudeswarm import retention_ledger
+
+    return retention_ledger.loss(swarm.paths, gaps, agent)
 
 
 def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
@@ -330,9 +356,14 @@ def follow(
     cursor: Cursor | None = None,
     skip: frozenset[str] = frozenset(),
     stop: Callable[[], bool] = lambda: False,
+    on_gap: Callable[[Loss], None] = lambda lost: None,
 ) -> Iterator[MessageRecord]:
     """Yield records passing ``keep`` appended after ``cursor`` (default: from now on),
-    except ids in ``skip`` (already shown), until ``stop()``."""
+    except ids in ``skip`` (already shown), until ``stop()``.
+
+    Rotated logs that retention deleted before this follower read them are passed to
+    ``on_gap`` (before the first record after them), never skipped silently.
+    """
     from claudeswarm.tailer import LineQuarantine, LogTailer, max_line_bytes
 
     quarantine = LineQuarantine(swarm.paths)
@@ -343,14 +374,29 @@ def follow(
         on_bad=quarantine,
         max_line=max_line_bytes(swarm.settings.body_max_bytes),
     ) as tail:
+        told = 0
         while not stop():
             got = False
             for rec in tail:
                 got = True
+                told = _tell_gaps(swarm, tail, told, on_gap)
                 if keep(rec) and rec.id not in skip:
                     yield rec
+            told = _tell_gaps(swarm, tail, told, on_gap)
             if not got:
                 time.sleep(poll)
+
+
+def _tell_gaps(swarm: Swarm, tail: LogTailer, told: int, on_gap: Callable[[Loss], None]) -> int:
+    """Pass gaps the tailer jumped since the first ``told`` to ``on_gap``; the new count."""
+    if len(tail.skipped) == told:
+        return told
+    from claudeswarm import retention_ledger
+
+    lost = retention_ledger.loss(swarm.paths, tail.skipped[told:])
+    if lost is not None:
+        on_gap(lost)
+    return len(tail.skipped)
 
 
 def resolve_sender(swarm: Swarm, as_name: str | None) -> str:

@@ -12,6 +12,10 @@ Inode numbers: comparing the path's inode with that of a file we hold open is so
 other file can get an inode number while it is open). A remembered number is not: ext4
 gives a freed one to the next new file at once. So a saved :class:`Cursor` is resumed only
 in a file whose content proves it is the cursor's (the record ``last_id`` before it).
+
+Rotated files that retention deleted before this reader got to them, and a start cursor
+whose file is gone, are gaps: each is recorded in :attr:`LogTailer.skipped` for the
+reader to report (with :func:`claudeswarm.retention_ledger.loss`), never skipped silently.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from claudeswarm import _atomic, _json
@@ -54,6 +58,30 @@ class BadLine:
 
 
 BadLineHandler = Callable[[BadLine], None]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Part of the log this reader never got to: rotated files deleted (by retention)
+    before it read them, or a start cursor whose file is gone.
+
+    ``after`` is the archive seq read last (``None``: unknown; then ``last_id`` is the
+    last record read, whose archive the retention ledger knows, or ``cursor`` is the start
+    position that could not be resumed); ``before`` is the seq of the file read next
+    (``None``: the live log). What was lost in between is worked out from the ledger
+    (:func:`claudeswarm.retention_ledger.loss`).
+    """
+
+    after: int | None
+    before: int | None
+    cursor: Cursor | None = None
+    last_id: str | None = None
+
+    @classmethod
+    def never_read(cls, tail: LogTailer) -> Gap:
+        """For a reader without a cursor, just opened at the oldest file kept: whatever
+        retention deleted before that file and counted for it (while it had no cursor)."""
+        return cls(None, tail.file_seq)
 
 
 def max_line_bytes(body_max_bytes: int) -> int:
@@ -126,7 +154,8 @@ class LogTailer:
         self.paths = paths
         self.on_bad: BadLineHandler = on_bad or (lambda bad: None)
         self.max_line = max_line
-        self.gaps = 0
+        self.skipped: list[Gap] = []  # every gap jumped, in order (reported by readers)
+        self._gap: Gap | None = None  # a gap whose next file is not open yet
         self._fd: int | None = None
         self._ident = (0, 0)
         self._seq: int | None = None  # archive seq of the open file; None = the live log
@@ -137,6 +166,16 @@ class LogTailer:
         self._open_start(cursor, start)
 
     # -- public -------------------------------------------------------------------------
+
+    @property
+    def gaps(self) -> int:
+        """How many gaps this reader has jumped (see :attr:`skipped`)."""
+        return len(self.skipped)
+
+    @property
+    def file_seq(self) -> int | None:
+        """Archive seq of the open file (``None``: the live log, or no file open)."""
+        return self._seq if self._fd is not None else None
 
     @property
     def cursor(self) -> Cursor | None:
@@ -238,10 +277,13 @@ class LogTailer:
             self._bad(self._offset, "torn fragment at the end of a closed file", self._buf)
         finished = self._seq if self._seq is not None else self._find_archive_seq(self._ident)
         if finished is None:
-            self.gaps += 1
+            # Drained through our fd, but its archive is already deleted: retention deletes
+            # oldest first, so every archive left is newer. Go on at the oldest of them;
+            # the ones deleted in between are a gap.
+            self._gap = Gap(None, None, last_id=self._last_id)
             self.on_bad(BadLine(*self._ident, self._offset, "rotated file vanished", b""))
         self.close()
-        self._after_seq = finished
+        self._after_seq = finished if finished is not None else 0
 
     # -- opening ------------------------------------------------------------------------
 
@@ -258,12 +300,17 @@ class LogTailer:
         self._offset, self._buf, self._skipping = offset, b"", False
         return True
 
+    def _jumped(self, gap: Gap) -> None:
+        """Record ``gap``, ending at the file just opened."""
+        self.skipped.append(replace(gap, before=self._seq))
+
     def _open_next(self) -> bool:
         """Open the file after the one just finished: the next archive, else the live log."""
         after = self._after_seq
         while True:
             nxt = [(s, p) for s, p in archives(self.paths) if after is not None and s > after]
             if nxt and self._open_file(nxt[0][1], nxt[0][0], 0):
+                self._note_gap(after, nxt[0][0])
                 return True
             if nxt:
                 continue  # it vanished (retention) between listing and opening
@@ -271,9 +318,18 @@ class LogTailer:
                 return False
             newer = [s for s, _ in archives(self.paths) if after is not None and s > after]
             if not newer or self._find_archive_seq(self._ident) == newer[0]:
+                self._note_gap(after, None)
                 return True
             # a rotation slipped in between: read that archive first
             self.close()
+
+    def _note_gap(self, after: int | None, opened: int | None) -> None:
+        """After opening the next file: record a gap if files between were deleted."""
+        if self._gap is not None:
+            self._jumped(self._gap)
+            self._gap = None
+        elif after and opened is not None and opened > after + 1:
+            self._jumped(Gap(after, None))
 
     def _find_archive_seq(self, ident: tuple[int, int]) -> int | None:
         # ``ident`` is always the file we hold open, so no other file can have its number
@@ -289,19 +345,22 @@ class LogTailer:
     def _open_start(self, cursor: Cursor | None, start: str) -> None:
         if cursor is not None and self._open_cursor(cursor):
             return
-        if cursor is not None:
-            self.gaps += 1  # the cursor's file is gone: re-read what is left (at-least-once)
         if start == "end":
             if self._open_file(self.paths.log, None, 0):
                 assert self._fd is not None
-                self._offset = os.fstat(self._fd).st_size
+                # after the last complete line: one still being written is read once done
+                end = os.fstat(self._fd).st_size
+                self._offset = _after_last_line(self._fd, end, self.max_line)
                 # the record before it, so that this position can be handed over (and
                 # proven when resumed: ``log --follow`` takes it before the backward read)
                 self._last_id = _last_record(self._fd, self._offset, self.max_line)[1]
-            return
-        old = archives(self.paths)
-        if not (old and self._open_file(old[0][1], old[0][0], 0)):
-            self._open_file(self.paths.log, None, 0)
+        else:
+            old = archives(self.paths)
+            if not (old and self._open_file(old[0][1], old[0][0], 0)):
+                self._open_file(self.paths.log, None, 0)
+        if cursor is not None:
+            # the cursor's file is gone: re-read what is left (at-least-once), and say so
+            self._jumped(Gap(None, None, cursor=cursor))
 
     def _open_cursor(self, cursor: Cursor) -> bool:
         """Open the cursor's file at its offset. The inode number only says where to look
@@ -365,6 +424,14 @@ def _last_record(fd: int, end: int, max_line: int) -> tuple[bool, str | None]:
         if window >= 8 * max_line:
             return False, None
         window *= 4
+
+
+def _after_last_line(fd: int, end: int, max_line: int) -> int:
+    """The offset just after the last newline before ``end`` (``end`` itself if no line
+    ends within reach: then nothing unfinished can be told apart)."""
+    back = min(end, max_line + 2)
+    cut = os.pread(fd, back, end - back).rfind(b"\n")
+    return end if cut < 0 else end - back + cut + 1
 
 
 def _last_record_of(path: Path, max_line: int) -> str | None:

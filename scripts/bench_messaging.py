@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmark the message path: append, send via the API, inbox, tail+parse, filter, and
-``claudeswarm send`` as a fresh process. Prints a table and writes JSON.
+"""Benchmark the message path: append (plain, and rotating with retention at work), send via
+the API, inbox, tail+parse, filter, and ``claudeswarm send`` as a fresh process. Prints a
+table and writes JSON.
 
     .venv/bin/python scripts/bench_messaging.py [--scale 1.0] [--out bench-results/messaging.json]
 
@@ -87,6 +88,35 @@ def bench_append(tmp: Path, n: int) -> dict[str, object]:
     with MessageLog(sw.paths, UNLIMITED) as log:
         total, lat = timed(n, lambda i: log.append(recs[i]))
     return row("append (MessageLog, one process)", n, total, lat)
+
+
+def bench_rotate(tmp: Path, n: int, *, pinned: bool) -> dict[str, object]:
+    """Appends that rotate every 64 KiB past ``archive_keep`` = 4, so retention runs on
+    every rotation. ``pinned``: a live agent (a real process) read once and then fell
+    behind, so past ``archive_max_bytes`` every deletion is counted for it."""
+    from claudeswarm import registry
+
+    sw = fresh(tmp, f"rotate-{pinned}")
+    s = replace(UNLIMITED, rotate_bytes=64 * 1024, archive_keep=4, archive_max_bytes=512 * 1024)
+    recs = [record(i) for i in range(n)]
+    agent = subprocess.Popen(["sleep", "600"]) if pinned else None
+    try:
+        if agent is not None:
+            bob = registry.AgentRecord(
+                "bob", pid=agent.pid, start_time=registry.process_start_time(agent.pid)
+            )
+            registry.update(sw.paths, lambda a: ({**a, "bob": bob}, None))
+            messaging.inbox(replace(sw, settings=s), "bob")
+        with MessageLog(sw.paths, s) as log:
+            total, lat = timed(n, lambda i: log.append(recs[i]))
+    finally:
+        if agent is not None:
+            agent.kill()
+            agent.wait()
+    what = "reader behind past cap" if pinned else "nobody behind"
+    out = row(f"append+rotate 64K, {what}", n, total, lat)
+    out["max_ms"] = max(lat) * 1e3  # the appends that rotated and pruned
+    return out
 
 
 class StepClock:
@@ -220,6 +250,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows.append(bench_append(tmp, int(50_000 * s)))
+        rows.append(bench_rotate(tmp, int(50_000 * s), pinned=False))
+        rows.append(bench_rotate(tmp, int(50_000 * s), pinned=True))
         rows.append(bench_send_api(tmp, int(3_000 * s)))
         rows.append(bench_inbox(tmp, int(300 * s)))
         tail, filt, peak = bench_tail(tmp, int(300_000 * s))
@@ -232,6 +264,9 @@ def main() -> None:
             for k in ("p50_ms", "p95_ms", "p99_ms")
         ]
         print(f"{r['name']:46} {r['n']:>8} {r['rate']:>12,.0f}/s {' '.join(lat)}")
+    for r in rows:
+        if "max_ms" in r:
+            print(f"{r['name']}: slowest append {r['max_ms']:.1f} ms (a rotation)")
     print(f"tail+parse tracemalloc peak: {peak:.2f} MB (log is read in fixed chunks)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -204,3 +204,75 @@ def test_stopping_early_then_resuming_loses_nothing(paths: StatePaths, stop_afte
         got += list(tail)
     assert [r.id for r in got] == [r.id for r in sent]
     assert bad == []
+
+
+def test_a_drained_file_whose_archive_was_deleted_goes_on_at_the_oldest_kept(
+    paths: StatePaths,
+) -> None:
+    """The tailer drains the live log through its fd after a rotation; if retention has
+    already deleted that archive, every archive left is newer: it goes on at the oldest of
+    them (it used to jump to the live log, skipping retained archives) and records a gap."""
+    from claudeswarm import retention_ledger
+    from claudeswarm.tailer import Gap
+
+    log = MessageLog(paths, settings(archive_keep=2))
+    log.append(rec("a0"))
+    with LogTailer(paths) as tail:
+        assert bodies(tail) == ["a0"]
+        a1 = rec("a1")
+        log.append(a1)
+        for i in range(2, 6):
+            log.rotate()  # the 3rd and 4th rotations delete archives 1 and 2
+            log.append(rec(f"a{i}"))
+        assert [seq for seq, _ in archives(paths)] == [3, 4]
+        assert bodies(tail) == ["a1", "a3", "a4", "a5"]  # a2 went with archive 2
+        assert tail.skipped == [Gap(None, 3, last_id=a1.id)]  # a1: the last read there
+    lost = retention_ledger.loss(paths, tail.skipped)
+    assert lost is not None and (lost.files, lost.exact) == (1, True)
+
+
+def test_archives_deleted_while_reading_an_older_one_are_a_recorded_gap(
+    paths: StatePaths,
+) -> None:
+    """A reader inside archive 1 when archives 1-4 are deleted finishes archive 1 (its
+    fd keeps it), then finds archive 5 next: archives 2-4 are a gap, said so."""
+    from claudeswarm import retention_ledger
+    from claudeswarm.tailer import Gap
+
+    keep_all = MessageLog(paths, settings(archive_keep=100))
+    for i in range(4):
+        keep_all.append_many([rec(f"b{i}-0"), rec(f"b{i}-1")])
+        keep_all.rotate()
+    with LogTailer(paths) as tail:
+        it = iter(tail)
+        assert next(it).body == "b0-0"
+        keep_one = MessageLog(paths, settings(archive_keep=1))
+        keep_one.append(rec("b4"))
+        keep_one.rotate()
+        assert [seq for seq, _ in archives(paths)] == [5]
+        assert [r.body for r in it] == ["b0-1", "b4"]
+        assert tail.skipped == [Gap(1, 5)]
+    lost = retention_ledger.loss(paths, tail.skipped)
+    assert lost is not None and lost.files == 3
+    assert "skipped 3 rotated logs" in lost.sentence()
+
+
+def test_an_end_cursor_stops_before_an_unfinished_line(paths: StatePaths) -> None:
+    """``start="end"`` while a writer is mid-append: the position is after the last
+    complete line, so the unfinished one is read whole once its newline comes (at its
+    byte length it cut the line in two, and the first half was never looked at)."""
+    log = MessageLog(paths, settings())
+    log.append(rec("before"))
+    with open(paths.log, "ab") as fh:
+        fh.write(b'\n{"v":1,"id":"01HALF')  # a writer mid-append
+    with LogTailer(paths, start="end") as tail:
+        end = tail.cursor
+    assert end is not None and end.last_id is not None
+    with open(paths.log, "ab") as fh:
+        fh.write(b'","ts":"t"}\n')  # finished: still not a valid record
+    log.append(rec("after"))
+    bad: list[BadLine] = []
+    with LogTailer(paths, end, on_bad=bad.append) as tail:
+        assert bodies(tail) == ["after"]
+        assert tail.skipped == []
+    assert len(bad) == 1 and b"01HALF" in bad[0].data

@@ -24,6 +24,7 @@ from claudeswarm.cli._common import (
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
     from claudeswarm.models import MessageRecord
+    from claudeswarm.retention_ledger import Loss
 
 TYPE_HELP = (
     "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."
@@ -138,7 +139,11 @@ def inbox(
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show your unread messages, oldest first, and mark them read."""
+    """Show your unread messages, oldest first, and mark them read.
+
+    If retention deleted unread messages before you read them, one line on stderr says
+    how many and when they were sent (once; exit 0).
+    """
     import time
 
     from claudeswarm import messaging
@@ -153,10 +158,14 @@ def inbox(
             lambda: "\n".join(render(m) for m in msgs) or "no messages",
         )
         return
+    said = None
     while True:
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
         for line in res.warnings:
             warn(line)
+        if res.lost is not None and res.lost != said:  # one line, before what remains
+            _say(res.lost.sentence(me))
+            said = res.lost  # --peek --follow finds it again each round: said once
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:
@@ -165,6 +174,15 @@ def inbox(
             return
         sys.stdout.flush()  # through a pipe too, each batch as it comes
         time.sleep(0.25)
+
+
+def _say(line: str) -> None:
+    """One line on stderr (a loss report: already inert); nobody reading it is no error."""
+    import contextlib
+    import sys
+
+    with contextlib.suppress(BrokenPipeError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _print_inbox(res: InboxResult, follow: bool) -> None:
@@ -201,7 +219,11 @@ def log(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the message log (everyone's messages), newest last."""
+    """Show the message log (everyone's messages), newest last.
+
+    With --follow, rotated logs deleted by retention before they were read are reported
+    in one stderr line each.
+    """
     from claudeswarm import messaging
     from claudeswarm.filters import MessageFilter
 
@@ -224,5 +246,10 @@ def log(
         return
     sys.stdout.flush()  # a pipe's reader sees these now, not with the next new message
     shown = frozenset(m.id for m in msgs)
-    for m in messaging.follow(sw, filt, cursor=start, skip=shown):
+    for m in messaging.follow(sw, filt, cursor=start, skip=shown, on_gap=_say_gap):
         print_json(m) if as_json else print(render(m), flush=True)
+
+
+def _say_gap(lost: Loss) -> None:
+    """One stderr line for rotated logs deleted before the follower read them."""
+    _say(lost.sentence())

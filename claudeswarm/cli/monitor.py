@@ -94,6 +94,8 @@ def _text(snap: Snapshot) -> str:
     from claudeswarm.cli.messages import render
 
     agents = ["name", "kind", "pane", "state", "seen_ago", "unread"]
+    if any(getattr(r, "lost", "") for r in snap.agents.rows):
+        agents.append("lost")  # messages retention deleted before the agent read them
     locks = ["pattern", "mode", "holder", "reason", "age", "left"]
     tasks = ["id", "title", "status", "priority", "assignee", "attempts", "ghost"]
     parts = [

@@ -66,6 +66,7 @@ class MonitorApp(App[None]):
         self.feed = Feed(swarm, ring_size=ring_size)
         self.ready = False  # the reader thread's first update (unread counts) is shown
         self.bad_lines = 0
+        self.skipped_logs = 0  # rotated logs deleted before the reader got to them
         self._stop = threading.Event()
         self._ack = threading.Event()
         self._ack.set()
@@ -135,9 +136,23 @@ class MonitorApp(App[None]):
                 self._panel(section).show(aged(section, now))
         if update.bad:
             self.bad_lines += update.bad
-            self.messages.note = f"{self.bad_lines} unreadable lines skipped"
+        for lost in update.gaps:
+            self.skipped_logs += lost.files
+            self.notify(lost.sentence(), title="messages skipped", severity="warning")
+        if update.bad or update.gaps:
+            self.messages.note = self._note()
         if update.seen:
             self.messages.extend(update.records, arrived=update.seen)
+
+    def _note(self) -> str:
+        """What the message panel's title says was skipped."""
+        notes = []
+        if self.bad_lines:
+            notes.append(f"{self.bad_lines} unreadable lines skipped")
+        if self.skipped_logs:
+            logs = f"{self.skipped_logs} rotated log{'s' if self.skipped_logs != 1 else ''}"
+            notes.append(f"{logs} deleted before read")
+        return " · ".join(notes)
 
     def _panel(self, section: Section) -> SectionPanel:
         return self.query_one(f"#{section.name}", SectionPanel)

@@ -41,6 +41,7 @@ class AgentRow:
     last_seen: str
     seen_ago: str
     unread: str
+    lost: str = ""  # messages retention deleted before the agent read them ("" if none)
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,14 @@ def _ago(ts: str, now: float) -> str:
         return "?"
 
 
-def load_agents(swarm: Swarm, unread: Mapping[str, str] | None = None) -> Section:
-    """The Agents panel: every registered agent, with its unread count if known."""
+def load_agents(
+    swarm: Swarm, unread: Mapping[str, str] | None = None, lost: Mapping[str, str] | None = None
+) -> Section:
+    """The Agents panel: every registered agent, with its unread count if known and what
+    retention deleted before it read it."""
 
     def load() -> Section:
-        now, counts = swarm.clock(), unread or {}
+        now, counts, losses = swarm.clock(), unread or {}, lost or {}
         rows = tuple(
             AgentRow(
                 name=a.name,
@@ -143,6 +147,7 @@ def load_agents(swarm: Swarm, unread: Mapping[str, str] | None = None) -> Sectio
                 last_seen=a.last_seen,
                 seen_ago=_ago(a.last_seen, now) if a.last_seen else "-",
                 unread=counts.get(a.name, "…"),
+                lost=losses.get(a.name, ""),
             )
             for a in sorted(registry.load(swarm.paths).values(), key=lambda a: a.name)
         )

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from claudeswarm import retention_ledger
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts
 from claudeswarm.monitor import data
@@ -36,9 +37,10 @@ class FeedUpdate:
     locks: data.Section | None = None
     tasks: data.Section | None = None
     bad: int = 0
+    gaps: list[retention_ledger.Loss] = field(default_factory=list)  # logs deleted before read
 
     def __bool__(self) -> bool:
-        return bool(self.seen or self.agents or self.locks or self.tasks or self.bad)
+        return bool(self.seen or self.agents or self.locks or self.tasks or self.bad or self.gaps)
 
     def merge(self, newer: FeedUpdate, keep: int) -> FeedUpdate:
         """This update followed by ``newer``, keeping at most ``keep`` records."""
@@ -50,6 +52,7 @@ class FeedUpdate:
             newer.locks or self.locks,
             newer.tasks or self.tasks,
             self.bad + newer.bad,
+            self.gaps + newer.gaps,
         )
 
 
@@ -76,6 +79,7 @@ class Feed:
         self._cursor_sigs: dict[str, data.Seen] = {}
         self._agents: list[str] = []
         self._agents_section: data.Section | None = None
+        self._told = 0  # gaps of the tail already reported
 
     def _on_bad(self, bad: BadLine) -> None:
         self.bad += 1  # the monitor only counts: quarantine belongs to readers that own it
@@ -107,7 +111,7 @@ class Feed:
         if "tasks" in changed:
             upd.tasks = data.load_tasks(self.swarm)
         if "agents" in changed:
-            upd.agents = data.load_agents(self.swarm, self.unread.shown())
+            upd.agents = data.load_agents(self.swarm, self.unread.shown(), self.unread.lost_shown())
             self._agents_section = upd.agents
             self._agents = [r.name for r in upd.agents.rows]
             self.unread.forget(self._agents)
@@ -137,11 +141,14 @@ class Feed:
         return list(ring), seen, True
 
     def _recount(self) -> bool:
-        """Recount agents whose cursor file changed (or that are new). True if any did."""
+        """Recount agents whose cursor file changed (or that are new), every agent when
+        retention deleted an archive. True if any was recounted."""
         assert self._tail is not None
         stale = []
+        # the retention ledger grows when archives go: counts and losses change for all
+        ledger = self.swarm.paths.archive / retention_ledger.LEDGER
         for name in self._agents:
-            sig = data.signature([self.swarm.paths.cursors / f"{name}.json"])
+            sig = data.signature([self.swarm.paths.cursors / f"{name}.json", ledger])
             changed, self._cursor_sigs[name] = data.changed_since(self._cursor_sigs.get(name), sig)
             if changed or name not in self.unread.counts:
                 stale.append(name)
@@ -155,20 +162,36 @@ class Feed:
         upd = self.panels()
         records, seen, drained = self._read()
         upd.records, upd.seen = records, seen
+        upd.gaps = self._gaps()
         # recount only at the end of the log, where the tail position is exact
         recounted = drained and self._recount()
         if self._agents_section is not None and (recounted or (seen and self._agents)):
             # no re-read of agents.json: only the counts in the cached rows change
-            self._agents_section = _with_unread(self._agents_section, self.unread.shown())
+            self._agents_section = _with_unread(
+                self._agents_section, self.unread.shown(), self.unread.lost_shown()
+            )
             upd.agents = self._agents_section
         upd.bad = self.bad - bad_before
         return upd
 
+    def _gaps(self) -> list[retention_ledger.Loss]:
+        """Rotated logs the tail jumped since the last poll (deleted before it read them)."""
+        assert self._tail is not None
+        new = self._tail.skipped[self._told :]
+        self._told = len(self._tail.skipped)
+        lost = retention_ledger.loss(self.swarm.paths, new) if new else None
+        return [lost] if lost is not None else []
 
-def _with_unread(section: data.Section, unread: dict[str, str]) -> data.Section:
+
+def _with_unread(
+    section: data.Section, unread: dict[str, str], lost: dict[str, str]
+) -> data.Section:
     if not section.available:
         return section
-    rows = tuple(replace(r, unread=unread.get(r.name, r.unread)) for r in section.rows)
+    rows = tuple(
+        replace(r, unread=unread.get(r.name, r.unread), lost=lost.get(r.name, ""))
+        for r in section.rows
+    )
     return replace(section, rows=rows)
 
 
@@ -194,7 +217,7 @@ def snapshot(swarm: Swarm, *, messages: int) -> Snapshot:
     newest = (recent + upd.records)[-messages:] if messages else []
     return Snapshot(
         taken_at=format_ts(swarm.clock()),
-        agents=upd.agents or data.load_agents(swarm, feed.unread.shown()),
+        agents=upd.agents or data.load_agents(swarm, feed.unread.shown(), feed.unread.lost_shown()),
         locks=upd.locks or data.load_locks(swarm),
         tasks=upd.tasks or data.load_tasks(swarm),
         messages=tuple(newest),

@@ -6,17 +6,20 @@ file changes), counts forward from it to where the monitor's own tailer stands, 
 each live record as it arrives. A count that would need more than ``scan_limit`` records
 is shown as a lower bound (``"20000+"``) so an agent that never read cannot stall the
 monitor on a long history. Read-only: cursors are read with no lock and never repaired.
+
+The same pass finds what the agent's next inbox will report as lost: messages to it that
+retention deleted before it read them (:func:`claudeswarm.retention_ledger.loss`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from claudeswarm import _atomic
+from claudeswarm import _atomic, retention_ledger
 from claudeswarm.errors import SwarmError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord
-from claudeswarm.tailer import BadLine, Cursor, LogTailer, max_line_bytes
+from claudeswarm.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes
 
 SCAN_LIMIT = 20_000
 
@@ -42,6 +45,7 @@ class UnreadCounter:
         self.scan_limit = scan_limit
         self.counts: dict[str, int] = {}
         self.capped: set[str] = set()
+        self.lost: dict[str, retention_ledger.Loss] = {}
 
     def recount(self, agents: Iterable[str], upto: Cursor | None) -> None:
         """Count each agent's unread records from its cursor up to ``upto`` (the monitor's
@@ -54,6 +58,7 @@ class UnreadCounter:
             for name in names:
                 self.counts[name] = 0
                 self.capped.discard(name)
+                self.lost.pop(name, None)
             if upto is not None:
                 self._scan(cursor, names, upto)
 
@@ -65,6 +70,7 @@ class UnreadCounter:
             on_bad=_ignore,
             max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
         ) as tail:
+            self._losses(tail, cursor, names)
             for rec in tail:
                 pos = tail.cursor
                 assert pos is not None
@@ -82,12 +88,23 @@ class UnreadCounter:
                     self.capped.update(names)
                     return
 
+    def _losses(self, tail: LogTailer, cursor: Cursor | None, names: list[str]) -> None:
+        """What the next inbox of each of ``names`` (all at ``cursor``) will report lost."""
+        gaps = list(tail.skipped) if cursor is not None else [Gap.never_read(tail)]
+        if not gaps:
+            return
+        for name in names:
+            lost = retention_ledger.loss(self.swarm.paths, gaps, name)
+            if lost is not None:
+                self.lost[name] = lost
+
     def forget(self, keep: Iterable[str]) -> None:
         """Drop agents no longer registered."""
         names = set(keep)
         for gone in set(self.counts) - names:
             del self.counts[gone]
             self.capped.discard(gone)
+            self.lost.pop(gone, None)
 
     def add(self, records: Iterable[MessageRecord]) -> None:
         """Count live records for every known agent."""
@@ -100,3 +117,8 @@ class UnreadCounter:
     def shown(self) -> dict[str, str]:
         """Counts as text: ``"3"``, or ``"20000+"`` for a lower bound."""
         return {n: f"{c}+" if n in self.capped else str(c) for n, c in self.counts.items()}
+
+    def lost_shown(self) -> dict[str, str]:
+        """Messages lost to retention, as text (``"37"``, ``"8+"``, ``"?"``), for the
+        agents that lost any."""
+        return {n: lost.short for n, lost in self.lost.items()}

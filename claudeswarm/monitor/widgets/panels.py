@@ -88,7 +88,7 @@ class SectionPanel(Vertical):
 
 
 class AgentsPanel(SectionPanel):
-    """Name, kind, pane, state, last seen, unread count."""
+    """Name, kind, pane, state, last seen, unread count (and messages lost, if any)."""
 
     TITLE = "Agents"
     COLUMNS = ("name", "kind", "pane", "state", "seen", "unread")
@@ -103,8 +103,14 @@ class AgentsPanel(SectionPanel):
             cell(row.pane),
             cell(row.state, STATE_STYLES.get(row.state, "")),
             cell(row.seen_ago),
-            cell(row.unread, "bold" if row.unread not in ("0", "…") else "dim"),
+            self._unread(row),
         ]
+
+    @staticmethod
+    def _unread(row: AgentRow) -> Text:
+        if row.lost:  # mail retention deleted before the agent read it: in red
+            return cell(f"{row.unread}, {row.lost} lost", "bold red")
+        return cell(row.unread, "bold" if row.unread not in ("0", "…") else "dim")
 
 
 class LocksPanel(SectionPanel):
