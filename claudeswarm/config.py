@@ -16,6 +16,7 @@ from claudeswarm.errors import UsageError
 from claudeswarm.paths import StatePaths
 
 ENV_PREFIX = "CLAUDESWARM_"
+CONFIG_MAX_BYTES = 1 << 20
 
 
 def _s(default: Any, doc: str, **check: Any) -> Any:
@@ -125,11 +126,13 @@ def _kind(default: Any) -> type:
 
 
 def _read_toml(paths: StatePaths) -> dict[str, Any]:
+    from claudeswarm._atomic import read_bytes
+    from claudeswarm.errors import CorruptRecordError
+
     try:
-        text = paths.config.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_bytes(paths.config, CONFIG_MAX_BYTES)
+        text = "" if data is None else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, CorruptRecordError) as exc:
         raise UsageError(f"cannot read {paths.config}: {exc}") from None
     if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
         return {}  # all comments (the file init writes): skip the parser import
@@ -139,6 +142,8 @@ def _read_toml(paths: StatePaths) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{paths.config}: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{paths.config}: nesting too deep") from None
 
 
 def load(paths: StatePaths, env: Mapping[str, str] | None = None) -> Loaded:

@@ -150,9 +150,13 @@ def append_nudges(swarm: Swarm, entries: Iterable[NudgeEntry]) -> None:
     _atomic.append_records(paths.file("nudges.jsonl"), paths.file("nudges.lock"), records)
 
 
+#: longest line of ``nudges.jsonl`` / ``receipts.jsonl`` worth parsing (a receipt lists
+#: at most one inbox worth of ids); longer ones are skipped unread
+SIDE_LINE_MAX = 1 << 20
+
+
 def _jsonl(swarm: Swarm, name: str) -> Iterator[dict[str, object]]:
-    raw = _atomic.read_bytes(swarm.paths.file(name)) or b""
-    for line in raw.split(b"\n"):
+    for line in _atomic.read_lines(swarm.paths.file(name), SIDE_LINE_MAX):
         if not line.strip():
             continue
         try:

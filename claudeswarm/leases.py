@@ -220,9 +220,9 @@ class Table:
         self.records = 0
 
     def _read_new(self) -> None:
-        from claudeswarm._atomic import open_nofollow
+        from claudeswarm._atomic import open_state
 
-        fd = open_nofollow(self.path, os.O_RDONLY)
+        fd = open_state(self.path, os.O_RDONLY)
         try:
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) != self.ident:  # replaced between lstat and open

@@ -12,7 +12,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claudeswarm import _atomic, registry
 from claudeswarm.config import Settings, load
@@ -26,7 +27,7 @@ from claudeswarm.models import (
     format_ts,
     new_id,
 )
-from claudeswarm.paths import StatePaths, check_not_symlink, ensure_dir, ensure_state, resolve
+from claudeswarm.paths import StatePaths, ensure_state, resolve
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
     from claudeswarm.tailer import Cursor, LineQuarantine, LogTailer
@@ -68,7 +69,7 @@ def open_swarm(state_dir: str | None = None, clock: Clock = time.time) -> Swarm:
     """Resolve the state directory (``--state-dir`` / ``CLAUDESWARM_HOME`` / cwd) and load
     its settings."""
     paths = resolve(state_dir)
-    check_not_symlink(paths.state)  # a planted link would redirect every state file
+    paths.dir()  # a planted link (or a file) there would redirect every state file
     return Swarm(paths, load(paths).settings, clock)
 
 
@@ -215,9 +216,11 @@ class InboxResult:
     quarantined: int = 0
 
 
-def _cursor_path(swarm: Swarm, agent: str) -> tuple[Any, Any]:
-    d = ensure_dir(swarm.paths.cursors)
-    return d / f"{agent}.json", d / f"{agent}.lock"
+def _cursor_path(swarm: Swarm, agent: str) -> tuple[Path, Path]:
+    swarm.paths.dir("cursors", create=True)
+    return swarm.paths.file("cursors", f"{agent}.json"), swarm.paths.file(
+        "cursors", f"{agent}.lock"
+    )
 
 
 def load_cursor(swarm: Swarm, agent: str) -> Cursor | None:
@@ -229,7 +232,7 @@ def load_cursor(swarm: Swarm, agent: str) -> Cursor | None:
         raw = _atomic.read_json(path, None)
         return None if raw is None else Cursor(**raw)
     except (TypeError, ValueError, CorruptRecordError):
-        _atomic.quarantine_file(path, swarm.paths.quarantine, "unreadable cursor")
+        _atomic.quarantine_file(path, swarm.paths, "unreadable cursor")
         return None
 
 

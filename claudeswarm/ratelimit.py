@@ -57,7 +57,7 @@ class RateLimiter:
             self.paths.file("ratelimit.lock"),
             {},
             lambda state: self._decide(state, sender, recipients, body),
-            quarantine_dir=self.paths.quarantine,
+            quarantine=self.paths,
             durable=False,
         )
         if not decision.allowed:

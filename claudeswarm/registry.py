@@ -95,7 +95,7 @@ def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]
         paths.file("agents.lock"),
         {},
         apply,
-        quarantine_dir=paths.quarantine,
+        quarantine=paths,
     )
 
 

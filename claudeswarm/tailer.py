@@ -58,20 +58,20 @@ class LineQuarantine:
     readers meeting the same bad line store it once. The log itself is never changed."""
 
     def __init__(self, paths: StatePaths) -> None:
-        self.dir = paths.quarantine / "lines"
+        self.paths = paths
         self.count = 0
 
     def __call__(self, bad: BadLine) -> None:
         self.count += 1
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.dir / f"{bad.dev}-{bad.ino}-{bad.offset}.json"
+        folder = self.paths.dir("quarantine", "lines", create=True)  # checked before use
+        path = folder / f"{bad.dev}-{bad.ino}-{bad.offset}.json"
         entry = {
             "offset": bad.offset,
             "reason": bad.reason,
             "data": bad.data[:4096].decode("utf-8", "backslashreplace"),
         }
         try:
-            fd = _atomic.open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            fd = _atomic.open_state(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             return  # already quarantined by another reader
         try:
@@ -211,7 +211,7 @@ class LogTailer:
         """At EOF of the open file. Return True if reading should go on in another file."""
         if self._seq is None:  # the live log: finished only if it was rotated away
             try:
-                st = os.stat(self.paths.log)
+                st = os.lstat(self.paths.log)
             except FileNotFoundError:
                 return False
             if (st.st_dev, st.st_ino) == self._ident:
@@ -238,7 +238,7 @@ class LogTailer:
 
     def _open_file(self, path: Path, seq: int | None, offset: int) -> bool:
         try:
-            fd = _atomic.open_nofollow(path, os.O_RDONLY)
+            fd = _atomic.open_state(path, os.O_RDONLY)
         except FileNotFoundError:
             return False
         st = os.fstat(fd)
@@ -343,7 +343,7 @@ def read_recent(
 
 def _reverse_records(path: Path) -> Iterator[MessageRecord]:
     try:
-        fd = _atomic.open_nofollow(path, os.O_RDONLY)
+        fd = _atomic.open_state(path, os.O_RDONLY)
     except FileNotFoundError:
         return
     try:

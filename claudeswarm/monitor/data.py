@@ -259,11 +259,19 @@ def watched(swarm: Swarm) -> dict[str, Callable[[], Iterable[Path]]]:
     }
 
 
-def signature(paths: Iterable[Path]) -> tuple[tuple[str, int, int, int], ...]:
-    """What ``lstat`` says about each path (missing: zeros). A state file replaced with
+def signature(
+    paths: Callable[[], Iterable[Path]],
+) -> tuple[tuple[str, int, int, int], ...]:
+    """What ``lstat`` says about each path ``paths()`` names (missing: zeros; a state path
+    that cannot be named, say under a planted symlink: one marker entry, so it is reported
+    by its loader rather than crashing the watcher). A state file replaced with
     ``os.replace`` gets a new inode; a Maildir directory gets a new mtime on every rename."""
+    try:
+        named = list(paths())
+    except SwarmError as exc:
+        return ((str(exc), 0, 0, 0),)
     out = []
-    for path in paths:
+    for path in named:
         try:
             st = os.lstat(path)
             out.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
@@ -292,7 +300,7 @@ class ChangeWatcher:
         """Names whose files changed (every name on the first call)."""
         out = set()
         for name, paths in self.sources.items():
-            sig = signature(paths())
+            sig = signature(paths)
             if sig != self._seen[name]:
                 self._seen[name] = sig
                 out.add(name)

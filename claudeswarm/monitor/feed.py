@@ -13,9 +13,11 @@ newest ``ring_size`` of a batch are handed on (older ones would be evicted at on
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts
@@ -141,13 +143,16 @@ class Feed:
         assert self._tail is not None
         stale = []
         for name in self._agents:
-            sig = data.signature([self.swarm.paths.cursors / f"{name}.json"])
+            sig = data.signature(functools.partial(self._cursor_file, name))
             if self._cursor_sigs.get(name) != sig or name not in self.unread.counts:
                 self._cursor_sigs[name] = sig
                 stale.append(name)
         if stale:
             self.unread.recount(stale, self._tail.cursor)
         return bool(stale)
+
+    def _cursor_file(self, name: str) -> list[Path]:
+        return [self.swarm.paths.file("cursors", f"{name}.json")]
 
     def poll(self) -> FeedUpdate:
         """New records and changed panels since the last poll (never blocks)."""

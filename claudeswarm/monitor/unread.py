@@ -28,7 +28,7 @@ def _ignore(bad: BadLine) -> None:
 def read_cursor(swarm: Swarm, agent: str) -> Cursor | None:
     """The agent's saved position, or ``None`` (none saved, or unreadable: count all)."""
     try:
-        raw = _atomic.read_json(swarm.paths.cursors / f"{agent}.json", None)
+        raw = _atomic.read_json(swarm.paths.file("cursors", f"{agent}.json"), None)
         return None if raw is None else Cursor(**raw)
     except (SwarmError, OSError, TypeError, ValueError):
         return None

@@ -1,0 +1,210 @@
+"""Regression tests for issue 9, section 4: hostile state must not hang or crash commands.
+
+Each test names the case the issue reported; the exhaustive sweep over every state file
+and hostile form is ``tests/test_hostile_state.py``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from claudeswarm import message_log, messaging
+from claudeswarm.errors import UnavailableError
+from claudeswarm.messaging import Swarm
+from tests.conftest import cli_env, register
+
+HANG = 30.0  # seconds after which a command counts as hung
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "claudeswarm", *args],
+            cwd=project,
+            env=cli_env(project, HOME=str(project)),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"claudeswarm {' '.join(args)} hung")
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def outside_tree(tmp: Path) -> Path:
+    """A directory beside the project with one file in it, for symlinks to lead to."""
+    outside = tmp / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("sentinel\n")
+    return outside
+
+
+def two_agents(swarm: Swarm) -> None:
+    register(swarm.paths, "a")
+    register(swarm.paths, "b")
+
+
+# -- FIFOs --------------------------------------------------------------------------------
+
+
+def test_a_fifo_log_blocks_no_sender(swarm: Swarm, project: Path) -> None:
+    """A FIFO in place of messages.jsonl used to hang every send: the first one blocked
+    opening it while holding messages.lock, and every later one waited for that lock."""
+    two_agents(swarm)
+    os.mkfifo(swarm.paths.log)
+    senders = [
+        subprocess.Popen(
+            [sys.executable, "-m", "claudeswarm", "send", "--as", "a", "b", f"hello {n}"],
+            cwd=project,
+            env=cli_env(project),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    for proc in senders:
+        try:
+            _, err = proc.communicate(timeout=HANG)
+        except subprocess.TimeoutExpired:
+            for p in senders:
+                p.kill()
+            pytest.fail("a send hung on a FIFO log")
+        assert proc.returncode == 1
+        assert "messages.jsonl: it is a FIFO" in err
+        assert err.count("\n") == 1
+    os.unlink(swarm.paths.log)
+    assert cli(project, "send", "--as", "a", "b", "after").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("rel", "args"),
+    [
+        ("agents.json", ("agents",)),
+        ("config.toml", ("agents",)),
+        ("cursors/b.json", ("inbox", "--as", "b")),
+        ("ratelimit.json", ("send", "--as", "a", "b", "hi")),
+        ("receipts.jsonl", ("inbox", "--as", "b")),
+        ("archive/messages.000001.jsonl", ("log", "-n", "5")),
+        ("tasks/pending.mark", ("task", "add", "--as", "a", "t")),
+    ],
+)
+def test_a_fifo_state_file_is_refused_at_once(
+    swarm: Swarm, project: Path, rel: str, args: tuple[str, ...]
+) -> None:
+    """Each of these hung a command for ever; now each is a one-line refusal (exit 1)."""
+    two_agents(swarm)
+    messaging.send(swarm, "a", ["b"], "first")
+    swarm.log.rotate()
+    (swarm.paths.state / "tasks").mkdir(exist_ok=True)
+    path = swarm.paths.state / rel
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    proc = cli(project, *args)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{path.name}: it is a FIFO" in one_line(proc)
+
+
+def test_a_wedged_log_lock_holder_times_out(swarm: Swarm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender used to wait for messages.lock with no timeout, so one stopped holder
+    blocked every sender for ever; it now gives up after ``LOCK_TIMEOUT`` (exit 4).
+    The constant is shortened so the test does not wait 30 s."""
+    monkeypatch.setattr(message_log, "LOCK_TIMEOUT", 0.2, raising=False)
+    two_agents(swarm)
+    fd = os.open(swarm.paths.log_lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a holder that never lets go (stopped, wedged)
+    outcome: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            messaging.send(swarm, "a", ["b"], "hi")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=append, daemon=True)
+    worker.start()
+    worker.join(HANG)
+    still_waiting = worker.is_alive()
+    os.close(fd)  # lets a blocked worker finish either way
+    worker.join(HANG)
+    assert not still_waiting, "the sender waited for messages.lock with no timeout"
+    assert len(outcome) == 1 and isinstance(outcome[0], UnavailableError)
+    assert "messages.lock" in str(outcome[0])
+
+
+# -- symlinks inside the state directory ----------------------------------------------------
+
+
+def test_a_symlinked_tasks_directory_is_refused(
+    swarm: Swarm, project: Path, tmp_path: Path
+) -> None:
+    """``tasks -> /elsewhere`` put every task file elsewhere."""
+    outside = outside_tree(tmp_path)
+    (swarm.paths.state / "tasks").symlink_to(outside)
+    proc = cli(project, "task", "add", "--as", "a", "write docs")
+    assert proc.returncode == 1
+    assert "tasks: it is a symlink" in one_line(proc)
+    assert os.listdir(outside) == ["keep"]
+
+
+def test_a_symlinked_line_quarantine_receives_nothing(
+    swarm: Swarm, project: Path, tmp_path: Path
+) -> None:
+    """A symlink at quarantine/lines received the quarantined copies of bad lines."""
+    two_agents(swarm)
+    messaging.send(swarm, "a", ["b"], "good")
+    with open(swarm.paths.log, "ab") as fh:
+        fh.write(b"\n{not a record}\n")
+    outside = outside_tree(tmp_path)
+    (swarm.paths.quarantine / "lines").symlink_to(outside)
+    proc = cli(project, "inbox", "--as", "b")
+    assert proc.returncode == 1
+    assert "quarantine/lines: it is a symlink" in one_line(proc)
+    assert os.listdir(outside) == ["keep"]
+
+
+def test_a_symlinked_task_quarantine_receives_nothing(
+    swarm: Swarm, project: Path, tmp_path: Path
+) -> None:
+    """A symlink at quarantine/tasks received corrupt task files."""
+    assert cli(project, "task", "add", "--as", "a", "one").returncode == 0
+    (task,) = (swarm.paths.state / "tasks" / "pending").iterdir()
+    task.write_text("{not json")
+    outside = outside_tree(tmp_path)
+    (swarm.paths.quarantine / "tasks").symlink_to(outside)
+    proc = cli(project, "task", "list")
+    assert proc.returncode == 1
+    assert "quarantine/tasks: it is a symlink" in one_line(proc)
+    assert os.listdir(outside) == ["keep"]
+    assert task.read_text() == "{not json"  # refused before anything moved
+
+
+def test_a_symlinked_quarantine_is_checked_before_anything_moves(
+    swarm: Swarm, project: Path, tmp_path: Path
+) -> None:
+    """With quarantine/ symlinked and ratelimit.json corrupt, the file was moved outside
+    the state directory, and only then did send refuse."""
+    two_agents(swarm)
+    swarm.paths.file("ratelimit.json").write_text("{corrupt")
+    outside = outside_tree(tmp_path)
+    swarm.paths.quarantine.rmdir()
+    (swarm.paths.state / "quarantine").symlink_to(outside)
+    proc = cli(project, "send", "--as", "a", "b", "hi")
+    assert proc.returncode == 1
+    assert "quarantine: it is a symlink" in one_line(proc)
+    assert os.listdir(outside) == ["keep"]
+    assert (swarm.paths.state / "ratelimit.json").read_text() == "{corrupt"
