@@ -255,6 +255,15 @@ def quarantine_file(path: Path, paths: StatePaths, reason: str, *sub: str) -> Pa
     return dest
 
 
+def quarantine_bytes(paths: StatePaths, name: str, data: bytes, reason: str) -> Path:
+    """Keep a copy of bad records taken out of a state file (the file itself is then
+    rewritten without them), with a note of why."""
+    dest = quarantine_path(paths, name)
+    write_bytes(dest, data, durable=False)
+    write_bytes(dest.with_name(dest.name + ".why"), (reason + "\n").encode(), durable=False)
+    return dest
+
+
 def update_json(
     path: Path,
     lock_path: Path,
@@ -262,21 +271,27 @@ def update_json(
     change: Callable[[Any], tuple[Any, T]],
     *,
     quarantine: StatePaths | None = None,
+    validate: Callable[[Any], object] | None = None,
     durable: bool = True,
     timeout: float | None = 30.0,
 ) -> T:
     """Read-modify-write ``path`` under the sidecar lock.
 
-    ``change(old) -> (new, result)``; ``new is None`` means "no write". A corrupt file is
-    quarantined (when ``quarantine`` is given) and ``change`` sees ``default``.
+    ``change(old) -> (new, result)``; ``new is None`` means "no write". A file that does
+    not parse, or that ``validate`` rejects (``ValueError``, such as a
+    :class:`~claudeswarm.schema.SchemaError`), is quarantined when ``quarantine`` is
+    given, and ``change`` sees ``default``; otherwise the error is raised.
     """
     with flocked(lock_path, timeout=timeout):
         try:
             old = read_json(path, default)
-        except CorruptRecordError as exc:
+            if validate is not None and old is not default:
+                validate(old)
+        except (CorruptRecordError, ValueError) as exc:
             if quarantine is None:
                 raise
-            quarantine_file(path, quarantine, exc.reason)
+            reason = exc.reason if isinstance(exc, CorruptRecordError) else str(exc)
+            quarantine_file(path, quarantine, reason)
             old = default
         new, result = change(old)
         if new is not None:

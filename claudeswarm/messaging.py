@@ -224,15 +224,17 @@ def _cursor_path(swarm: Swarm, agent: str) -> tuple[Path, Path]:
 
 
 def load_cursor(swarm: Swarm, agent: str) -> Cursor | None:
-    """The agent's saved read position, or ``None`` (corrupt cursors are quarantined)."""
+    """The agent's saved read position, or ``None`` (corrupt cursors are quarantined:
+    reading starts again from the oldest retained message, never skips one)."""
     from claudeswarm.tailer import Cursor
 
     path, _ = _cursor_path(swarm, agent)
     try:
         raw = _atomic.read_json(path, None)
-        return None if raw is None else Cursor(**raw)
-    except (TypeError, ValueError, CorruptRecordError):
-        _atomic.quarantine_file(path, swarm.paths, "unreadable cursor")
+        return None if raw is None else Cursor.from_json(raw, f"cursor of {agent}")
+    except (ValueError, CorruptRecordError) as exc:
+        why = exc.reason if isinstance(exc, CorruptRecordError) else str(exc)
+        _atomic.quarantine_file(path, swarm.paths, f"unreadable cursor: {why}")
         return None
 
 

@@ -58,6 +58,7 @@ class RateLimiter:
             {},
             lambda state: self._decide(state, sender, recipients, body),
             quarantine=self.paths,
+            validate=_validate,
             durable=False,
         )
         if not decision.allowed:
@@ -68,12 +69,9 @@ class RateLimiter:
     ) -> tuple[Any, Decision]:
         now = self.clock()
         window = self.settings.rate_window_seconds
-        if not isinstance(state, dict):
-            state = {}
         keys = self._keys(sender, recipients, body)
         for key, limit, rule in keys:
-            stamps = [t for t in state.get(key, []) if isinstance(t, int | float)]
-            stamps = [t for t in stamps if t > now - window]
+            stamps = [t for t in state.get(key, []) if t > now - window]
             if len(stamps) >= limit:
                 wait = min(stamps) + window - now
                 return None, Decision(False, rule, max(wait, 0.001))
@@ -106,6 +104,13 @@ class RateLimiter:
                 )
             )
         return keys
+
+
+def _validate(state: Any) -> None:
+    """The stored shape: key -> list of send times (a file that is not is quarantined)."""
+    from claudeswarm.schema import conform
+
+    conform(state, dict[str, list[float]], "ratelimit.json")
 
 
 def _evict(state: dict[str, Any], horizon: float) -> None:

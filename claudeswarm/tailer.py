@@ -33,6 +33,16 @@ class Cursor:
     offset: int
     last_id: str | None = None
 
+    @classmethod
+    def from_json(cls, obj: object, where: str = "cursor") -> Cursor:
+        """A saved cursor, checked (:class:`~claudeswarm.schema.SchemaError` if not one)."""
+        from claudeswarm.schema import SchemaError, build
+
+        cursor = build(cls, obj, where)
+        if cursor.offset < 0:
+            raise SchemaError(f"{where}: field 'offset' is negative")
+        return cursor
+
 
 @dataclass(frozen=True)
 class BadLine:

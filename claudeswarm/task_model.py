@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from claudeswarm import schema
 from claudeswarm.errors import UsageError
 from claudeswarm.models import format_ts
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 _NAME_RE = re.compile(r"(\d{5})-([0-9A-HJKMNP-TV-Z]{26})-([or])\.json")
 _ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -137,54 +139,19 @@ def record(task: Task) -> dict[str, Any]:
     return out
 
 
-def _typed(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = obj.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"field {key!r} is missing or has the wrong type")
-    return value
+def _typed(obj: dict[str, Any], key: str, tp: Any) -> Any:
+    """Field ``key`` of a task file, checked by the schema layer against ``tp``."""
+    return schema.conform(obj.get(key), tp, f"field {key!r}")
 
 
-def _opt_str(obj: dict[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {key!r} must be a string or null")
-    return value
-
-
-_KINDS: dict[str, tuple[type, ...]] = {
-    "agent": (str,),
-    "pid": (int, type(None)),
-    "start_time": (int, type(None)),
-    "generation": (int,),
-    "expires": (int, float),
-    "claimed": (int, float),
-    "path": (str,),
-    "allow_empty": (bool,),
-    "sha256": (str, type(None)),
-    "size": (int,),
-    "state": (str,),
-    "ts": (str,),
-    "note": (str,),
-}
-
-
-def _build(cls: type[Any], raw: Any, key: str) -> Any:
-    """``cls(**raw)`` with every field's JSON type checked (bools are not numbers)."""
-    if type(raw) is not dict:
-        raise ValueError(f"field {key!r} holds a non-object")
-    for name, value in raw.items():
-        kinds = _KINDS.get(name, ())
-        bad_bool = isinstance(value, bool) and bool not in kinds
-        if not isinstance(value, kinds) or bad_bool:
-            raise ValueError(f"field {key!r}: {name!r} has the wrong type")
-    try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ValueError(f"field {key!r}: {exc}") from None
+def _build(cls: type[T], raw: Any, key: str) -> T:
+    """A nested record (lease, artifact, history entry): every field type-checked by the
+    schema layer, unknown fields refused (bools are not numbers)."""
+    return schema.build(cls, raw, f"field {key!r}", strict=True)
 
 
 def _many(obj: dict[str, Any], key: str, cls: type[Any]) -> tuple[Any, ...]:
-    return tuple(_build(cls, x, key) for x in _typed(obj, key, list))
+    return tuple(_build(cls, x, key) for x in _typed(obj, key, list[Any]))
 
 
 def _ids(items: list[Any]) -> list[str]:
@@ -212,19 +179,19 @@ def from_record(obj: Any, status: str, name: str) -> Task:
         title=_typed(obj, "title", str),
         status=status,
         priority=_typed(obj, "priority", int),
-        assignee=_opt_str(obj, "assignee"),
+        assignee=_typed(obj, "assignee", str | None),
         owner=lease.agent if lease is not None and status == "claimed" else None,
         attempts=_typed(obj, "attempts", int),
         created=_typed(obj, "created", str),
         artifacts=tuple(s.path for s in specs),
         body=_typed(obj, "body", str),
         created_by=_typed(obj, "created_by", str),
-        dependencies=tuple(_ids(_typed(obj, "dependencies", list))),
+        dependencies=tuple(_ids(_typed(obj, "dependencies", list[Any]))),
         specs=specs,
         generation=_typed(obj, "generation", int),
         lease=lease,
         manifest=manifest,
-        reason=_opt_str(obj, "reason"),
+        reason=_typed(obj, "reason", str | None),
         history=_many(obj, "history", Transition),
         name=name,
     )

@@ -7,6 +7,7 @@ and hostile form is ``tests/test_hostile_state.py``.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -144,6 +145,65 @@ def test_a_wedged_log_lock_holder_times_out(swarm: Swarm, monkeypatch: pytest.Mo
     assert not still_waiting, "the sender waited for messages.lock with no timeout"
     assert len(outcome) == 1 and isinstance(outcome[0], UnavailableError)
     assert "messages.lock" in str(outcome[0])
+
+
+# -- wrong-typed JSON ---------------------------------------------------------------------
+
+
+def test_wrong_typed_rate_limiter_state_is_quarantined(swarm: Swarm, project: Path) -> None:
+    """``ratelimit.json = {"zzz": ["x"]}`` made every send raise a TypeError."""
+    two_agents(swarm)
+    swarm.paths.file("ratelimit.json").write_text('{"zzz": ["x"]}')
+    proc = cli(project, "send", "--as", "a", "b", "hi")
+    assert proc.returncode == 0, proc.stderr
+    kept = [p.read_text() for p in swarm.paths.quarantine.glob("ratelimit.json.*[0-9]")]
+    assert kept == ['{"zzz": ["x"]}']
+
+
+def test_a_wrong_typed_agent_is_skipped_with_one_warning(swarm: Swarm, project: Path) -> None:
+    """``"last_seen": 3`` in agents.json made ``agents`` crash; the other agents are
+    listed, the bad entry is reported in one line, and a writer keeps a copy of it."""
+    two_agents(swarm)
+    path = swarm.paths.file("agents.json")
+    doc = json.loads(path.read_text())
+    doc["agents"]["b"]["last_seen"] = 3
+    path.write_text(json.dumps(doc))
+    proc = cli(project, "agents")
+    assert proc.returncode == 0
+    assert "a " in proc.stdout.splitlines()[1]
+    line = one_line(proc)
+    assert line.startswith("claudeswarm: warning: agents.json")
+    assert "'last_seen' is a int, expected str" in line
+    assert cli(project, "join", "c").returncode == 0
+    kept = [p.read_text() for p in swarm.paths.quarantine.glob("agents.json.*[0-9]")]
+    assert len(kept) == 1 and '"last_seen": 3' in kept[0]
+    assert "b" not in json.loads(path.read_text())["agents"]
+
+
+def test_a_list_typed_cursor_does_not_break_the_monitor(swarm: Swarm, project: Path) -> None:
+    """A cursor with list-typed fields raised ``unhashable type`` in ``monitor --once``;
+    the monitor now counts that agent from the start and says why in one line."""
+    two_agents(swarm)
+    messaging.send(swarm, "a", ["b"], "hi")
+    (swarm.paths.state / "cursors" / "b.json").write_text(
+        '{"dev": [1], "ino": [2], "offset": [3], "last_id": []}'
+    )
+    proc = cli(project, "monitor", "--once", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["agents"]["rows"]}
+    assert rows["b"]["unread"] == "1"
+    assert "cursors/b.json" in one_line(proc)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400"])
+def test_a_non_finite_setting_is_a_usage_error(project: Path, value: str) -> None:
+    """``rotate_bytes = inf`` (or nan) in config.toml made every command raise."""
+    state = project / ".claudeswarm"
+    state.mkdir()
+    (state / "config.toml").write_text(f"rotate_bytes = {value}\n")
+    proc = cli(project, "log")
+    assert proc.returncode == 2
+    assert "rotate_bytes" in one_line(proc)
 
 
 # -- symlinks inside the state directory ----------------------------------------------------

@@ -12,8 +12,11 @@ altogether (:mod:`claudeswarm.cli._hookfast`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import typer
@@ -61,11 +64,46 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _state_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`~claudeswarm.errors.StateWarning` s raised inside (bad records
+    that readers skipped) instead of printing them the multi-line Python way; other
+    warnings are shown as usual."""
+    from claudeswarm.errors import StateWarning
+
+    notes: list[str] = []
+    show = warnings.showwarning
+
+    def collect(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, StateWarning):
+            notes.append(str(message))
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = collect
+    try:
+        yield notes
+    finally:
+        warnings.showwarning = show
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A command that succeeds after skipping bad records in
+    the state directory says so in one line on stderr (a failing one already printed
+    its one line)."""
     from claudeswarm.cli._hookfast import fast_hook
 
-    code = fast_hook(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    build_app(_command_in(sys.argv[1:]))()
+    code: int | str | None
+    with _state_warnings() as notes:
+        try:
+            code = fast_hook(sys.argv[1:])
+            if code is None:
+                build_app(_command_in(sys.argv[1:]))()
+        except SystemExit as exc:
+            code = exc.code
+    if notes and code in (0, None):
+        from claudeswarm.sanitize import inert
+
+        more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+        print(f"claudeswarm: warning: {inert(notes[0])}{more}", file=sys.stderr)
+    sys.exit(code)

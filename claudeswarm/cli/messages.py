@@ -92,14 +92,21 @@ def _nudge(sw: Swarm, rec: MessageRecord) -> None:
     Settings were checked when they were loaded (before logging). The delivery layer is
     imported only when some recipient has a pane: a send that nudges nobody skips it.
     """
+    import warnings
+
     from claudeswarm import registry
+    from claudeswarm.errors import StateWarning, SwarmError
 
     if sw.settings.nudge == "never":
         return
-    if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
-        from claudeswarm import delivery
+    try:
+        if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
+            from claudeswarm import delivery
 
-        delivery.after_send(sw, rec)
+            delivery.after_send(sw, rec)
+    except (SwarmError, OSError) as exc:  # the send is committed: report, do not fail it
+        note = f"{rec.id} is logged, but no nudge was queued: {exc}"
+        warnings.warn(StateWarning(note), stacklevel=2)
 
 
 @guarded
