@@ -299,18 +299,25 @@ def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
 
 def history(swarm: Swarm, agent: str, *, limit: int | None = None) -> list[MessageRecord]:
     """Every retained message addressed to ``agent``, read or not (moves no cursor)."""
-    from claudeswarm.tailer import read_recent
+    from claudeswarm.tailer import max_line_bytes, read_recent
 
-    return read_recent(swarm.paths, limit or 10**9, lambda r: r.addressed_to(agent))
+    return read_recent(
+        swarm.paths,
+        limit or 10**9,
+        lambda r: r.addressed_to(agent),
+        max_line=max_line_bytes(swarm.settings.body_max_bytes),
+    )
 
 
 def recent(
     swarm: Swarm, limit: int, keep: Callable[[MessageRecord], bool] = lambda r: True
 ) -> list[MessageRecord]:
     """The newest ``limit`` records passing ``keep``, oldest first."""
-    from claudeswarm.tailer import read_recent
+    from claudeswarm.tailer import max_line_bytes, read_recent
 
-    return read_recent(swarm.paths, limit, keep)
+    return read_recent(
+        swarm.paths, limit, keep, max_line=max_line_bytes(swarm.settings.body_max_bytes)
+    )
 
 
 def end_cursor(swarm: Swarm) -> Cursor | None:

@@ -209,7 +209,8 @@ class LogTailer:
                 # consumed line, so the next read starts again right after it.
                 self._buf = b""
         if len(self._buf) > self.max_line:
-            self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
+            if not self._skipping:  # reported once, not once per chunk it spans
+                self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
             self._offset += len(self._buf)
             self._buf = b""
             self._skipping = True
@@ -235,7 +236,9 @@ class LogTailer:
     def _finish_file(self) -> None:
         if self._buf.strip():
             self._bad(self._offset, "torn fragment at the end of a closed file", self._buf)
-        finished = self._seq if self._seq is not None else self._find_archive_seq(self._ident)
+        finished = self._seq
+        if finished is None:  # the live log was rotated: it is the newest archive now
+            finished = self._find_archive_seq(self._ident, fresh=True)
         if finished is None:
             self.gaps += 1
             self.on_bad(BadLine(*self._ident, self._offset, "rotated file vanished", b""))
@@ -245,6 +248,14 @@ class LogTailer:
     # -- opening ------------------------------------------------------------------------
 
     _after_seq: int | None = 0  # before any file: every archive counts as "after"
+    _listing: list[tuple[int, Path]] | None = None  # archive/ as last listed
+
+    def _archives(self, *, fresh: bool = False) -> list[tuple[int, Path]]:
+        """``archive/`` as listed once per pass: reading through N archives lists the
+        directory a few times, not N times (each listing costs O(N) itself)."""
+        if fresh or self._listing is None:
+            self._listing = archives(self.paths)
+        return self._listing
 
     def _open_file(self, path: Path, seq: int | None, offset: int) -> bool:
         try:
@@ -260,22 +271,28 @@ class LogTailer:
     def _open_next(self) -> bool:
         """Open the file after the one just finished: the next archive, else the live log."""
         after = self._after_seq
+        fresh = False
         while True:
-            nxt = [(s, p) for s, p in archives(self.paths) if after is not None and s > after]
+            listing = self._archives(fresh=fresh)
+            nxt = [(s, p) for s, p in listing if after is not None and s > after]
             if nxt and self._open_file(nxt[0][1], nxt[0][0], 0):
                 return True
             if nxt:
-                continue  # it vanished (retention) between listing and opening
+                listing.remove(nxt[0])  # it vanished (retention) after the listing
+                continue
+            if not fresh:
+                fresh = True  # nothing newer as last listed: look again before the live log
+                continue
             if not self._open_file(self.paths.log, None, 0):
                 return False
-            newer = [s for s, _ in archives(self.paths) if after is not None and s > after]
+            newer = [s for s, _ in self._archives(fresh=True) if after is not None and s > after]
             if not newer or self._find_archive_seq(self._ident) == newer[0]:
                 return True
             # a rotation slipped in between: read that archive first
             self.close()
 
-    def _find_archive_seq(self, ident: tuple[int, int]) -> int | None:
-        for seq, path in reversed(archives(self.paths)):
+    def _find_archive_seq(self, ident: tuple[int, int], *, fresh: bool = False) -> int | None:
+        for seq, path in reversed(self._archives(fresh=fresh)):
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -294,7 +311,7 @@ class LogTailer:
                 assert self._fd is not None
                 self._offset = os.fstat(self._fd).st_size
             return
-        old = archives(self.paths)
+        old = self._archives()
         if not (old and self._open_file(old[0][1], old[0][0], 0)):
             self._open_file(self.paths.log, None, 0)
 
@@ -303,7 +320,7 @@ class LogTailer:
 
         def candidates() -> Iterator[tuple[int | None, Path]]:
             yield None, self.paths.log  # the usual case: no directory listing needed
-            yield from reversed(archives(self.paths))
+            yield from reversed(self._archives())
 
         for seq, path in candidates():
             try:
@@ -336,14 +353,19 @@ class LogTailer:
 
 
 def read_recent(
-    paths: StatePaths, limit: int, keep: Callable[[MessageRecord], bool]
+    paths: StatePaths,
+    limit: int,
+    keep: Callable[[MessageRecord], bool],
+    *,
+    max_line: int = max_line_bytes(10240),
 ) -> list[MessageRecord]:
     """The newest ``limit`` records passing ``keep``, oldest first, reading backwards from
-    the end of the live log and then the archives (never the whole history)."""
+    the end of the live log and then the archives (never the whole history). Lines longer
+    than ``max_line`` cannot be records and are skipped."""
     found: list[MessageRecord] = []
     files = [paths.log] + [p for _, p in reversed(archives(paths))]
     for path in files:
-        for rec in _reverse_records(path):
+        for rec in _reverse_records(path, max_line):
             if keep(rec):
                 found.append(rec)
                 if len(found) >= limit:
@@ -351,29 +373,40 @@ def read_recent(
     return found[::-1]
 
 
-def _reverse_records(path: Path) -> Iterator[MessageRecord]:
+def _reverse_records(path: Path, max_line: int) -> Iterator[MessageRecord]:
+    """The records of one file, newest first, read backwards a chunk at a time.
+
+    Memory is one chunk plus at most ``max_line`` bytes of a line whose start is not read
+    yet. The unfinished tail after the last newline is not ours to read, and a line
+    grown past ``max_line`` cannot be a record: both are skipped back to the newline
+    before them, never accumulated, so garbage at the end of the log costs one pass.
+    """
     try:
         fd = _atomic.open_state(path, os.O_RDONLY)
     except FileNotFoundError:
         return
     try:
         end = os.fstat(fd).st_size
-        carry = b""
-        first = True
+        carry = b""  # the end of a line whose start lies before ``end``
+        skipping = True  # inside bytes that are not read: first the unfinished tail
         while end > 0:
             start = max(0, end - CHUNK)
-            block = os.pread(fd, end - start, start) + carry
+            block = os.pread(fd, end - start, start)
             end = start
-            lines = block.split(b"\n")
-            if first:
-                lines.pop()  # empty, or an unfinished line: not ours to read yet
-                first = False
-            carry = lines.pop(0) if end > 0 and lines else b""
+            if skipping:
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    continue
+                block, carry, skipping = block[:cut], b"", False
+            lines = (block + carry).split(b"\n")
+            carry = lines.pop(0) if end > 0 else b""
             for line in reversed(lines):
-                if line.strip():
+                if line.strip() and len(line) <= max_line:
                     try:
                         yield parse_line(line)
                     except ValueError:
                         continue  # corrupt lines are quarantined by forward readers
+            if len(carry) > max_line:
+                carry, skipping = b"", True
     finally:
         os.close(fd)

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ import pytest
 from claudeswarm import message_log, messaging
 from claudeswarm.errors import UnavailableError
 from claudeswarm.messaging import Swarm
-from tests.conftest import cli_env, register
+from claudeswarm.monitor.feed import snapshot
+from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+from tests.conftest import cli_env, register, settings
 
 HANG = 30.0  # seconds after which a command counts as hung
 
@@ -268,3 +271,115 @@ def test_a_symlinked_quarantine_is_checked_before_anything_moves(
     assert "quarantine: it is a symlink" in one_line(proc)
     assert os.listdir(outside) == ["keep"]
     assert (swarm.paths.state / "ratelimit.json").read_text() == "{corrupt"
+
+
+# -- reading cost -------------------------------------------------------------------------
+
+
+def test_reading_back_past_garbage_is_bounded_by_the_longest_line(swarm: Swarm) -> None:
+    """``log -n 5`` over a log ending in 100 MB of unterminated garbage took 14-19 s and
+    420 MB: the backward reader re-split a carry buffer that grew by a chunk each step.
+    Now memory stays within a chunk plus the longest accepted line, and the records
+    before the garbage are found. (The tail is sparse: NUL bytes cost no disk.)"""
+    two_agents(swarm)
+    for n in range(3):
+        messaging.send(swarm, "a", ["b"], f"before the garbage {n}")
+    size = swarm.paths.log.stat().st_size
+    with open(swarm.paths.log, "r+b") as fh:
+        fh.truncate(size + 48 * 1024 * 1024)
+    max_line = max_line_bytes(swarm.settings.body_max_bytes)  # the default
+    tracemalloc.start()
+    try:
+        found = read_recent(swarm.paths, 5, lambda r: True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [r.body for r in found] == [f"before the garbage {n}" for n in range(3)]
+    assert peak < 4 * (256 * 1024 + max_line), f"peak {peak} bytes"
+
+
+def test_an_oversize_line_is_reported_once(swarm: Swarm) -> None:
+    """A forward reader meeting one long line reported it once per chunk it spanned
+    (one quarantine file per 256 KiB of garbage); it is one bad line."""
+    two_agents(swarm)
+    with open(swarm.paths.log, "ab") as fh:
+        fh.write(b"\n" + b"x" * (3 * 1024 * 1024) + b"\n")
+    messaging.send(swarm, "a", ["b"], "after")
+    bad: list[BadLine] = []
+    with LogTailer(swarm.paths, on_bad=bad.append) as tail:
+        assert [r.body for r in tail] == ["after"]
+    assert len(bad) == 1
+
+
+def test_a_pass_over_many_archives_lists_archive_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With many archives (raised ``archive_keep``) ``monitor --once`` took ~10 s: the
+    tailer re-listed archive/ for every file it opened, O(N^2) for N archives.
+
+    ``os.listdir`` is wrapped to count calls (it still lists): the number of listings
+    is the behaviour under test, and a timing assert would fail on a slow machine."""
+    from claudeswarm.config import load
+    from claudeswarm.paths import StatePaths, ensure_state
+
+    paths = ensure_state(StatePaths(project, project / ".claudeswarm"))
+    limits = {"rate_per_sender": 10**6, "rate_per_pair": 10**6}
+    sw = Swarm(paths, settings(archive_keep=10**6, rotate_bytes=1, **limits))
+    try:
+        register(paths, "a")
+        register(paths, "b")
+        for n in range(120):
+            messaging.send(sw, "a", ["b"], f"message {n}")  # each rotates
+    finally:
+        sw.close()
+    assert len(message_log.archives(paths)) == 120
+    listings: list[str] = []
+    real = os.listdir
+
+    def counting(path: object = ".") -> list[str]:
+        listings.append(str(path))
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "listdir", counting)
+    with LogTailer(paths) as tail:
+        assert len(list(tail)) == 120
+    assert sum(p == str(paths.archive) for p in listings) <= 4
+    listings.clear()
+    snap = snapshot(Swarm(paths, load(paths, env={}).settings), messages=5)
+    assert len(snap.messages) == 5
+    assert sum(p == str(paths.archive) for p in listings) <= 8
+
+
+def test_the_cli_sees_the_same_records(swarm: Swarm, project: Path) -> None:
+    """End to end: ``log -n 5`` past a garbage tail answers with the good records."""
+    two_agents(swarm)
+    messaging.send(swarm, "a", ["b"], "kept")
+    with open(swarm.paths.log, "r+b") as fh:
+        fh.truncate(swarm.paths.log.stat().st_size + 8 * 1024 * 1024)
+    proc = cli(project, "log", "-n", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["body"] for line in proc.stdout.splitlines()] == ["kept"]
+
+
+def test_the_live_monitor_reports_an_unreadable_log_and_goes_on(swarm: Swarm) -> None:
+    """The live monitor hung on a FIFO log (and, once opens stopped blocking, its reader
+    thread died on the refusal). It now shows why in the messages panel, keeps polling,
+    and follows the log again once it is a regular file."""
+    import asyncio
+
+    from claudeswarm.monitor.app import create_app
+    from tests.monitor_support import wait_for
+
+    two_agents(swarm)
+    os.mkfifo(swarm.paths.log)
+
+    async def scenario() -> None:
+        app = create_app(swarm, ring_size=100, poll=0.02)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: "messages.jsonl: it is a FIFO" in app.messages.note)
+            os.unlink(swarm.paths.log)
+            await wait_for(pilot, lambda: app.messages.note == "")
+            messaging.send(swarm, "a", ["b"], "back")
+            await wait_for(pilot, lambda: [r.body for r in app.messages.ring] == ["back"])
+
+    asyncio.run(scenario())

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer
 from textual.worker import get_current_worker
 
-from claudeswarm.errors import UsageError
+from claudeswarm.errors import SwarmError, UsageError
 from claudeswarm.filters import MessageFilter
 from claudeswarm.messaging import Swarm
 from claudeswarm.monitor.data import Section, aged
@@ -87,7 +87,10 @@ class MonitorApp(App[None]):
     def on_mount(self) -> None:
         # the first screen: newest records read backwards, panels read once; unread
         # counts (which may scan) follow from the reader thread
-        self.messages.extend(self.feed.start())
+        try:
+            self.messages.extend(self.feed.start())
+        except (SwarmError, OSError):  # the reader thread keeps trying
+            self.messages.note = self.feed.problem
         self._apply(self.feed.panels())
         self.messages.focus()
         # the reader starts once the first screen is drawn: it must not compete with it
@@ -136,6 +139,8 @@ class MonitorApp(App[None]):
         if update.bad:
             self.bad_lines += update.bad
             self.messages.note = f"{self.bad_lines} unreadable lines skipped"
+        if update.problem is not None:
+            self.messages.note = update.problem
         if update.seen:
             self.messages.extend(update.records, arrived=update.seen)
 

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from claudeswarm.errors import SwarmError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts
 from claudeswarm.monitor import data
 from claudeswarm.monitor.unread import UnreadCounter
+from claudeswarm.sanitize import inert
 from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
 
 BATCH = 5_000
@@ -38,9 +40,11 @@ class FeedUpdate:
     locks: data.Section | None = None
     tasks: data.Section | None = None
     bad: int = 0
+    problem: str | None = None  # why the log cannot be read now; "" once it can again
 
     def __bool__(self) -> bool:
-        return bool(self.seen or self.agents or self.locks or self.tasks or self.bad)
+        changed = self.seen or self.agents or self.locks or self.tasks or self.bad
+        return bool(changed) or self.problem is not None
 
     def merge(self, newer: FeedUpdate, keep: int) -> FeedUpdate:
         """This update followed by ``newer``, keeping at most ``keep`` records."""
@@ -52,6 +56,7 @@ class FeedUpdate:
             newer.locks or self.locks,
             newer.tasks or self.tasks,
             self.bad + newer.bad,
+            newer.problem if newer.problem is not None else self.problem,
         )
 
 
@@ -78,12 +83,24 @@ class Feed:
         self._cursor_sigs: dict[str, tuple[tuple[str, int, int, int], ...]] = {}
         self._agents: list[str] = []
         self._agents_section: data.Section | None = None
+        self.problem = ""  # why the log cannot be read (shown by the app), "" when it can
 
     def _on_bad(self, bad: BadLine) -> None:
         self.bad += 1  # the monitor only counts: quarantine belongs to readers that own it
 
     def start(self) -> list[MessageRecord]:
-        """Open the tail at the end, then return the newest ``ring_size`` records."""
+        """Open the tail at the end, then return the newest ``ring_size`` records.
+
+        Raises :class:`~claudeswarm.errors.StateError` when the log cannot be read (a FIFO
+        or a symlink in its place), and remembers why in :attr:`problem`; :meth:`poll`
+        keeps trying and reports when it can read again."""
+        try:
+            return self._start()
+        except (SwarmError, OSError) as exc:
+            self.problem = inert(f"cannot read the log: {exc}")
+            raise
+
+    def _start(self) -> list[MessageRecord]:
         self._tail = LogTailer(
             self.swarm.paths,
             None,
@@ -91,7 +108,12 @@ class Feed:
             on_bad=self._on_bad,
             max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
         )
-        recent = read_recent(self.swarm.paths, self.ring_size, lambda r: True)
+        recent = read_recent(
+            self.swarm.paths,
+            self.ring_size,
+            lambda r: True,
+            max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
+        )
         self._skip = {r.id for r in recent}
         return recent
 
@@ -158,7 +180,14 @@ class Feed:
         """New records and changed panels since the last poll (never blocks)."""
         bad_before = self.bad
         upd = self.panels()
-        records, seen, drained = self._read()
+        try:
+            records, seen, drained = self._read()
+            problem = ""
+        except (SwarmError, OSError) as exc:  # a planted FIFO, a symlink: say so, go on
+            self._records = None
+            records, seen, drained, problem = [], 0, False, inert(f"cannot read the log: {exc}")
+        if problem != self.problem:
+            upd.problem = self.problem = problem
         upd.records, upd.seen = records, seen
         # recount only at the end of the log, where the tail position is exact
         recounted = drained and self._recount()
