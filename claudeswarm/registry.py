@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from claudeswarm import schema
 from claudeswarm._atomic import quarantine_bytes, read_bytes, read_json, update_json
 from claudeswarm.errors import CorruptRecordError
+from claudeswarm.models import check_name
 from claudeswarm.paths import StatePaths, ensure_state
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ def _decode(raw: Any) -> tuple[Agents, dict[str, str]]:
         return agents, {"": "the file holds no 'agents' object"}
     for name, obj in table.items():
         try:
+            check_name(name)  # it names files (cursors/<name>.json, panes/queued-<name>)
             rec = AgentRecord.from_json(obj, f"agent {name!r}")
             if rec.name != name:
                 raise schema.SchemaError(f"agent {name!r}: its record is named {rec.name!r}")

@@ -134,5 +134,6 @@ def clear_tmp(board: TaskBoard) -> None:
     for name in os.listdir(tmp):
         pid = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
         if pid.isdigit() and not registry.process_alive(int(pid), None):
-            with contextlib.suppress(FileNotFoundError):
+            # a directory planted there is not ours to remove (nor to recurse into)
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 os.unlink(tmp / name)

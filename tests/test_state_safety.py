@@ -383,3 +383,32 @@ def test_the_live_monitor_reports_an_unreadable_log_and_goes_on(swarm: Swarm) ->
             await wait_for(pilot, lambda: [r.body for r in app.messages.ring] == ["back"])
 
     asyncio.run(scenario())
+
+
+# -- the same causes elsewhere --------------------------------------------------------------
+
+
+def test_the_reaper_leaves_a_planted_directory_in_tmp(swarm: Swarm, project: Path) -> None:
+    """``task reap`` clears temp files of dead writers from tasks/tmp/; a directory with
+    such a name made it fail with "Is a directory". It is left alone now."""
+    assert cli(project, "task", "add", "--as", "a", "one").returncode == 0
+    planted = swarm.paths.state / "tasks" / "tmp" / "x.4194301.0bad"  # a pid no one has
+    planted.mkdir()
+    proc = cli(project, "task", "reap", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert planted.is_dir()
+
+
+def test_an_agent_name_that_is_a_path_is_skipped(swarm: Swarm, project: Path) -> None:
+    """Registry names become file names (``cursors/<name>.json``); an entry named
+    ``../../x`` made the monitor read a cursor outside the state directory."""
+    two_agents(swarm)
+    path = swarm.paths.file("agents.json")
+    doc = json.loads(path.read_text())
+    doc["agents"]["../../x"] = {"name": "../../x"}
+    path.write_text(json.dumps(doc))
+    (project / "x.json").write_text('{"dev": 1, "ino": 2, "offset": 0}')
+    proc = cli(project, "monitor", "--once", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["name"] for r in json.loads(proc.stdout)["agents"]["rows"]] == ["a", "b"]
+    assert "invalid agent name '../../x'" in one_line(proc)
