@@ -45,13 +45,24 @@ _NOT_REGULAR = {errno.ENXIO, errno.EISDIR, errno.ENOTDIR, errno.ENODEV, errno.EO
 def open_state(path: Path, flags: int, mode: int = FILE_MODE) -> int:
     """Open the state file ``path`` safely and return the fd.
 
-    ``O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`` are added to ``flags``; after the open,
-    ``fstat`` must show a regular file. A symlink, directory, FIFO, socket or device at
-    ``path`` (or a non-directory on the way to it) raises :class:`StateError` with one
-    line naming the path and what is there; nothing has been read or written then.
-    ``FileNotFoundError`` passes through (a missing file is the caller's business), as do
-    other ``OSError`` such as a permission error.
+    What is at ``path`` is looked at first (``lstat``): a symlink, directory, FIFO,
+    socket or device is refused without being opened, so opening has no side effect.
+    ``O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`` are added to ``flags`` and ``fstat`` checks
+    again what was opened, for a file swapped in between. A refusal is a
+    :class:`StateError` naming the path and what is there (also for a non-directory on
+    the way to it); nothing has been read or written then. ``FileNotFoundError`` passes
+    through (a missing file is the caller's business), as do other ``OSError`` such as
+    a permission error.
     """
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        pass  # the open below creates it (O_CREAT) or raises FileNotFoundError
+    except NotADirectoryError:
+        raise _refusal(path) from None
+    else:
+        if not stat.S_ISREG(seen.st_mode):
+            raise _refusal(path, seen.st_mode)
     try:
         fd = os.open(path, flags | _SAFE, mode)
     except OSError as exc:
@@ -65,17 +76,17 @@ def open_state(path: Path, flags: int, mode: int = FILE_MODE) -> int:
         raise
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise StateError(
-            f"refusing {path}: it is {kind_of(st.st_mode)} (state files must be regular files)"
-        )
+        raise _refusal(path, st.st_mode)
     return fd
 
 
-def _refusal(path: Path) -> StateError:
-    try:
-        what = kind_of(os.lstat(path).st_mode)
-    except OSError:
-        what = "not reachable through real directories"
+def _refusal(path: Path, mode: int | None = None) -> StateError:
+    if mode is None:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return StateError(f"refusing {path}: a component of it is not a directory")
+    what = kind_of(mode)
     return StateError(f"refusing {path}: it is {what} (state files must be regular files)")
 
 

@@ -412,3 +412,39 @@ def test_an_agent_name_that_is_a_path_is_skipped(swarm: Swarm, project: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert [r["name"] for r in json.loads(proc.stdout)["agents"]["rows"]] == ["a", "b"]
     assert "invalid agent name '../../x'" in one_line(proc)
+
+
+# -- the helper itself ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo", "socket"])
+@pytest.mark.parametrize("flags", [os.O_RDONLY, os.O_WRONLY | os.O_APPEND | os.O_CREAT])
+def test_open_state_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, kind: str, flags: int
+) -> None:
+    """Every kind of non-regular file is refused in one line, for reading and for
+    appending alike, and a FIFO with a reader waiting receives nothing."""
+    import socket
+
+    from claudeswarm._atomic import open_state
+    from claudeswarm.errors import StateError
+
+    path = tmp_path / "state.json"
+    reader = None
+    if kind == "symlink":
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a writer's open would succeed
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+    with pytest.raises(StateError, match=r"state\.json: it is a (symlink|directory|FIFO|socket)"):
+        open_state(path, flags)
+    if reader is not None:
+        assert os.read(reader, 1) == b""  # no writer ever: nothing was written into it
+        os.close(reader)
+    if kind == "socket":
+        sock.close()
