@@ -12,6 +12,7 @@ window, and every send pays for the write.
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -52,24 +53,22 @@ class RateLimiter:
 
     def acquire(self, sender: str, recipients: Sequence[str], body: str) -> None:
         """Record a send, or raise :class:`RateLimitedError` and record nothing."""
+        keys = self._keys(sender, recipients, body)
         decision = update_json(
             self.paths.file("ratelimit.json"),
             self.paths.file("ratelimit.lock"),
             {},
-            lambda state: self._decide(state, sender, recipients, body),
+            lambda state: self._decide(state, keys),
             quarantine=self.paths,
-            validate=_validate,
+            validate=lambda state: _validate(state, [k for k, _, _ in keys]),
             durable=False,
         )
         if not decision.allowed:
             raise RateLimitedError(sender, decision.rule, decision.retry_after)
 
-    def _decide(
-        self, state: Any, sender: str, recipients: Sequence[str], body: str
-    ) -> tuple[Any, Decision]:
+    def _decide(self, state: Any, keys: list[tuple[str, int, str]]) -> tuple[Any, Decision]:
         now = self.clock()
         window = self.settings.rate_window_seconds
-        keys = self._keys(sender, recipients, body)
         for key, limit, rule in keys:
             stamps = [t for t in state.get(key, []) if t > now - window]
             if len(stamps) >= limit:
@@ -106,11 +105,17 @@ class RateLimiter:
         return keys
 
 
-def _validate(state: Any) -> None:
-    """The stored shape: key -> list of send times (a file that is not is quarantined)."""
-    from claudeswarm.schema import conform
+def _validate(state: Any, keys: list[str]) -> None:
+    """The stored shape, key -> list of send times, for the keys this call reads: its own
+    and the few it may evict (a file that is not is quarantined). The rest is carried
+    over unread, so a send costs the same however many keys the window holds."""
+    from claudeswarm.schema import SchemaError, conform
 
-    conform(state, dict[str, list[float]], "ratelimit.json")
+    if type(state) is not dict:
+        raise SchemaError("ratelimit.json is not an object")
+    for key in (*keys, *itertools.islice(state, EVICT_PER_CALL)):
+        if key in state:
+            conform(state[key], list[float], f"ratelimit.json[{key!r}]")
 
 
 def _evict(state: dict[str, Any], horizon: float) -> None:

@@ -176,7 +176,7 @@ def test_a_wrong_typed_agent_is_skipped_with_one_warning(swarm: Swarm, project: 
     assert "a " in proc.stdout.splitlines()[1]
     line = one_line(proc)
     assert line.startswith("claudeswarm: warning: agents.json")
-    assert "'last_seen' is a int, expected str" in line
+    assert "'last_seen' is an int, expected a str" in line
     assert cli(project, "join", "c").returncode == 0
     kept = [p.read_text() for p in swarm.paths.quarantine.glob("agents.json.*[0-9]")]
     assert len(kept) == 1 and '"last_seen": 3' in kept[0]
