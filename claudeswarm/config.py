@@ -70,7 +70,9 @@ class Settings:
     nudge_enter_delay: float = _s(0.1, "seconds between typing a nudge line and its Enter")
     nudge_preview_chars: int = _s(60, "characters of the message body a nudge line shows")
     nudge_pool: int = _s(16, "panes typed per send-keys call; busy agents awaited at once")
-    nudge_busy_wait: float = _s(60.0, "seconds a nudge waits for a busy agent before pending")
+    nudge_busy_wait: float = _s(
+        60.0, "seconds a nudge waits for a busy agent (or its terminal) before pending"
+    )
     idle_heuristic: str = _s(
         "screen", "when an agent reports no state: screen | none", choices=("screen", "none")
     )

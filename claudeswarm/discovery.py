@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from claudeswarm import procs
 from claudeswarm.errors import UsageError
+from claudeswarm.models import check_kind
 from claudeswarm.procs import ProcTable
 from claudeswarm.tmux import Pane, Tmux
 
@@ -54,8 +55,8 @@ def parse_patterns(raw: Iterable[str]) -> tuple[Pattern, ...]:
         if not sep or not kind.strip() or not rx:
             raise UsageError(f"agent_patterns entry {entry!r}: use 'kind=regex'")
         try:
-            out.append(Pattern(kind.strip(), re.compile(rx)))
-        except re.error as exc:
+            out.append(Pattern(check_kind(kind.strip()), re.compile(rx)))
+        except (ValueError, re.error) as exc:
             raise UsageError(f"agent_patterns entry {entry!r}: {exc}") from None
     return tuple(out)
 
@@ -188,7 +189,38 @@ def scan(tmux: Tmux, patterns: Sequence[Pattern] = ()) -> Scan:
     return Scan({p.pane_id: p for p in panes}, table, found)
 
 
-def foreground(table: ProcTable, pid: int) -> bool:
-    """True if ``pid``'s process group owns its terminal (keys typed reach it)."""
+def terminal_taken(
+    table: ProcTable, pid: int, kind: str | None, patterns: Sequence[Pattern] = ()
+) -> str:
+    """Why keys typed into the terminal of agent ``pid`` would not reach the agent, or
+    ``""`` if they would.
+
+    The terminal's foreground process group must hold the agent (or a process under it
+    recognised as the same ``kind``: the native binary an npm wrapper runs, a relaunched
+    child), and no other process of that group may read the terminal: an editor the
+    agent waits for shares its group (``spawnSync`` with inherited stdio) and reads the
+    keys. Processes the agent runs under (``npx``, ``uv run``) only wait.
+    """
     proc = table.procs.get(pid)
-    return proc is not None and proc.tpgid > 0 and proc.tpgid == proc.pgrp
+    if proc is None or proc.tpgid <= 0:
+        return "the agent has no terminal"
+    own, others = [], []
+    for p in table.group(proc.tpgid):
+        if p.pid == pid or (table.is_under(p.pid, pid) and _same_kind(table, p, kind, patterns)):
+            own.append(p)
+        elif not table.is_under(pid, p.pid):  # not a launcher the agent runs under
+            others.append(p)
+    if not own:
+        lead = table.procs.get(proc.tpgid)
+        who = f"{lead.comm} (pid {lead.pid})" if lead else f"process group {proc.tpgid}"
+        return f"the terminal's foreground is {who}, not the agent"
+    for p in sorted(others, key=lambda p: p.pid):
+        if procs.reads_terminal(p.pid, table.proc_dir):
+            return f"{p.comm} (pid {p.pid}) reads the agent's terminal"
+    return ""
+
+
+def _same_kind(
+    table: ProcTable, proc: procs.Proc, kind: str | None, pats: Sequence[Pattern]
+) -> bool:
+    return kind is not None and classify(table.argv(proc.pid), proc.comm, pats) == kind

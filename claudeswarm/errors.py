@@ -34,6 +34,23 @@ class RefusedError(SwarmError):
     exit_code = EXIT_REFUSED
 
 
+class ImpersonationError(RefusedError):
+    """A caller that is agent ``agent`` named another agent (``--as``,
+    ``CLAUDESWARM_AGENT``). With ``pid`` the caller runs under that agent's process;
+    without, it only sits in the agent's pane."""
+
+    def __init__(
+        self, agent: str, claimed: str, *, pane: str | None = None, pid: int | None = None
+    ) -> None:
+        self.agent, self.claimed, self.pane, self.pid = agent, claimed, pane, pid
+        if pid is None:
+            where = f"this pane is agent {agent!r} ({pane})"
+        else:
+            at = f"pane {pane}, pid {pid}" if pane else f"pid {pid}"
+            where = f"this process runs under agent {agent!r} ({at})"
+        super().__init__(f"{where}; it cannot act as {claimed!r}")
+
+
 class RateLimitedError(RefusedError):
     """A send refused by the rate limiter; nothing was logged."""
 

@@ -2,9 +2,10 @@
 
 Each function takes the hook's input (the JSON object the agent wrote on stdin, already
 parsed) and returns a :class:`HookResult`: text for the agent's context, a refusal, or
-nothing. The agent is the one registered for this pane (``TMUX_PANE``) or named by
-``CLAUDESWARM_AGENT``; without one every hook does nothing, so a hook configured for a
-project that does not use claudeswarm costs one registry read.
+nothing. The agent is the registered agent whose process runs the hook (its ancestry;
+see :mod:`claudeswarm.caller`), else the one named by ``CLAUDESWARM_AGENT`` or registered
+for this pane (``TMUX_PANE``); without one every hook does nothing, so a hook configured
+for a project that does not use claudeswarm costs one registry read.
 
 For Claude Code (see ``hooks/README.md``): ``session-start`` and ``prompt`` print text
 that is added to the model's context, ``pre-tool`` refuses an edit with exit 2 and one
@@ -17,14 +18,17 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claudeswarm import registry
-from claudeswarm.errors import RefusedError, UsageError
+from claudeswarm.errors import RefusedError, UnavailableError, UsageError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord
 from claudeswarm.registry import AgentRecord
 from claudeswarm.sanitize import inert, preview
+
+if TYPE_CHECKING:
+    from claudeswarm.locks import LockManager
 
 EVENTS = ("session-start", "prompt", "pre-tool", "post-tool", "stop")
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
@@ -66,7 +70,7 @@ def parse_input(raw: bytes) -> dict[str, Any]:
     """
     from claudeswarm import _json
 
-    if not raw.strip() or len(raw) > MAX_INPUT:
+    if len(raw) > MAX_INPUT or not raw.strip():
         return {}
     try:
         obj = _json.loads(raw)
@@ -76,17 +80,26 @@ def parse_input(raw: bytes) -> dict[str, Any]:
 
 
 def identify(swarm: Swarm) -> AgentRecord | None:
-    """This pane's registered agent (or ``CLAUDESWARM_AGENT``'s), ``None`` if there is
-    none: not in tmux, not joined, or marked gone."""
-    from claudeswarm.messaging import resolve_sender
+    """The agent this hook runs for, ``None`` if there is none (not joined, or gone).
+
+    A hook is run by the agent program itself, so the registered agent among its
+    ancestors is the answer whatever the environment says; outside every agent's
+    process, ``CLAUDESWARM_AGENT`` or this pane's registered agent.
+    """
+    from claudeswarm import caller
 
     if not swarm.paths.state.is_dir():
         return None  # this project does not use claudeswarm: read nothing, write nothing
+    agents = registry.load(swarm.paths)
+    pane = registry.current_pane()
+    mine = caller.process_agent(agents, pane=pane)
+    if mine is not None:
+        return mine
     try:
-        name = resolve_sender(swarm, None)
+        name = caller.resolve(agents, os.environ.get("CLAUDESWARM_AGENT") or None, pane, [])
     except UsageError:
         return None
-    rec = registry.load(swarm.paths).get(name)
+    rec = agents.get(name)
     return rec if rec is not None and rec.state != "gone" else None
 
 
@@ -180,25 +193,32 @@ def frame_messages(messages: list[MessageRecord], more: int = 0) -> str:
 
 
 def pre_tool(swarm: Swarm, me: AgentRecord, data: dict[str, Any]) -> HookResult:
-    """Refuse an edit of a file another agent holds a live lease on; refresh ours."""
-    _refresh_leases(swarm, me)
-    path = edited_path(data)
-    if path is None:
-        return HookResult("pre-tool", me.name)
-    from claudeswarm.locks import Holder, LockManager
+    """Refuse an edit of a file another agent holds a live lease on; else refresh ours.
 
-    mgr = LockManager(swarm, Holder.for_cli(swarm.paths, me.name), durable=False)
-    try:
-        found = mgr.blockers(path)
-    except UsageError:
-        return HookResult("pre-tool", me.name)  # outside the project: not ours to guard
-    if not found:
-        return HookResult("pre-tool", me.name)
-    return HookResult("pre-tool", me.name, "block", refusal_line(swarm, path, found[0]))
+    The decision reads the lease table without any lock (readers never take one), so a
+    process holding ``locks.lock`` can neither delay it nor let the edit through
+    unchecked. The refresh comes after the decision and only if that lock is free.
+    """
+    mgr = _lock_manager(swarm, me)
+    path = edited_path(data)
+    if path is not None:
+        try:
+            found = mgr.edit_blockers(path)
+        except UsageError:
+            found = []  # outside the project: no lease covers it
+        if found:
+            return HookResult("pre-tool", me.name, "block", refusal_line(swarm, path, found[0]))
+    _refresh_leases(mgr, me)
+    return HookResult("pre-tool", me.name)
 
 
 def edited_path(data: dict[str, Any]) -> str | None:
-    """The file an edit tool call would write (absolute, or joined to the input's cwd)."""
+    """The file an edit tool call would write, as an absolute path.
+
+    A relative path is joined to the input's ``cwd``, or without one to this process's
+    working directory (the agent's, which runs the hook there): never to the project
+    root, which would check another file than the one written.
+    """
     tool = data.get("tool_name")
     if isinstance(tool, str) and tool not in EDIT_TOOLS:
         return None
@@ -208,10 +228,10 @@ def edited_path(data: dict[str, Any]) -> str | None:
     raw = args.get("file_path") or args.get("notebook_path")
     if not isinstance(raw, str) or not raw:
         return None
+    if os.path.isabs(raw):
+        return raw
     cwd = data.get("cwd")
-    if not os.path.isabs(raw) and isinstance(cwd, str) and os.path.isabs(cwd):
-        return os.path.join(cwd, raw)
-    return raw
+    return os.path.join(cwd if isinstance(cwd, str) and os.path.isabs(cwd) else os.getcwd(), raw)
 
 
 def refusal_line(swarm: Swarm, path: str, lease: Any) -> str:
@@ -231,18 +251,26 @@ def refusal_line(swarm: Swarm, path: str, lease: Any) -> str:
 
 def post_tool(swarm: Swarm, me: AgentRecord) -> HookResult:
     """Refresh our leases and report busy, writing only when something is stale."""
-    _refresh_leases(swarm, me)
+    _refresh_leases(_lock_manager(swarm, me), me)
     _report(swarm, me, "busy")
     return HookResult("post-tool", me.name)
 
 
-def _refresh_leases(swarm: Swarm, me: AgentRecord) -> None:
+def _lock_manager(swarm: Swarm, me: AgentRecord) -> LockManager:
     from claudeswarm.locks import Holder, LockManager
 
-    mgr = LockManager(swarm, Holder.for_cli(swarm.paths, me.name), durable=False)
+    # lock_timeout=0: a hook tries the writer lock once and never waits for it
+    holder = Holder.for_cli(swarm.paths, me.name)
+    return LockManager(swarm, holder, durable=False, lock_timeout=0)
+
+
+def _refresh_leases(mgr: LockManager, me: AgentRecord) -> None:
+    """Renew our stale heartbeats, unless another process holds the writer lock right
+    now: then this call skips it (the next hook call refreshes; a TTL is minutes)."""
     if not mgr.table.sync().readable().by_agent.get(me.name):
         return  # we hold nothing: no lock taken, nothing written
-    with contextlib.suppress(RefusedError):  # lost between the look and the refresh
+    # refused: lost between the look and the refresh; unavailable: the lock is busy
+    with contextlib.suppress(RefusedError, UnavailableError):
         mgr.refresh()
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from claudeswarm import discovery, registry
+from claudeswarm import caller, discovery, registry
 from claudeswarm.errors import RefusedError, UnavailableError, UsageError
 from claudeswarm.messaging import SYSTEM_SENDER, Swarm
-from claudeswarm.models import check_name, format_ts
+from claudeswarm.models import check_kind, check_name, format_ts
 from claudeswarm.registry import AgentRecord, Agents
 from claudeswarm.tmux import Tmux
 
@@ -50,10 +50,13 @@ def _bound_process(
     The pane's agent if one is recognised there; else the outermost non-shell process
     between the pane's root and the caller (an agent we do not know, running the join
     through its own shell tool); else the pane's root process (a shell that joined).
+    Refused unless the caller runs in the pane: ``TMUX_PANE`` alone proves nothing.
     """
     pane = scan.panes.get(pane_id)
     if pane is None:
         raise UnavailableError(f"pane {pane_id} is not on the tmux server at {socket}")
+    if not scan.table.is_under(caller, pane.pid):  # TMUX_PANE is only an environment claim
+        raise RefusedError(f"TMUX_PANE is {pane_id}, but this process does not run in that pane")
     for found in scan.found:
         if found.pane.pane_id == pane_id:
             return found.pid, found.kind
@@ -81,21 +84,28 @@ def join(
 ) -> AgentRecord:
     """Register the current pane (``TMUX_PANE``) or, outside tmux, the calling process.
 
+    Under a registered agent's process only that agent may be re-registered, in its own
+    pane (:class:`RefusedError` otherwise: a missing ``TMUX_PANE`` does not unbind it).
     Without ``name`` the agent is named after its kind (``claude-1``, ``codex-2``), or
     takes back the name of a gone agent of the same kind that had the same location and
     directory (a tmux server restart). Refused if a live agent elsewhere holds ``name``.
     """
     if name is not None:
         _check(name)
+    if kind is not None:
+        try:
+            check_kind(kind)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     pane = pane or registry.current_pane()
-    caller = pid or os.getppid()
+    bound = pid or os.getppid()
     socket, location, found_kind, cwd = "", "", None, os.getcwd()
     if pane:
         from claudeswarm import tmux as tmux_mod
 
         tm = tmux or tmux_mod.current()
         scan = discovery.scan(tm, _patterns(swarm))
-        caller, found_kind = _bound_process(scan, pane, caller, tm.socket)
+        bound, found_kind = _bound_process(scan, pane, bound, tm.socket)
         socket, location = tm.socket, scan.panes[pane].location
         cwd = scan.panes[pane].path or cwd
     kind = kind or found_kind or "shell"
@@ -105,8 +115,8 @@ def join(
         kind=kind,
         role=role,
         pane=pane,
-        pid=caller,
-        start_time=registry.process_start_time(caller),
+        pid=bound,
+        start_time=registry.process_start_time(bound),
         cwd=cwd,
         location=location,
         state="active",
@@ -115,7 +125,10 @@ def join(
         socket=socket,
     )
 
+    chain = caller.ancestry()
+
     def change(agents: Agents) -> tuple[Agents, AgentRecord]:
+        _check_not_another(caller.process_agent(agents, chain, pane), rec)
         final = registry.touch(rec, name=name or _default_name(agents, rec, rejoin=True))
         old = agents.get(final.name)
         if old and old.state != "gone" and _other_owner(old, final):
@@ -130,6 +143,22 @@ def join(
         return agents, final
 
     return registry.update(swarm.paths, change)
+
+
+def _check_not_another(under: AgentRecord | None, rec: AgentRecord) -> None:
+    """Under a registered agent's process, ``join`` may only re-register that agent: in
+    its own pane, or (an agent without a pane) for its own process. Anything else would
+    unbind it (a join without ``TMUX_PANE``) or give its tool calls a second name."""
+    if under is None:
+        return
+    same_pane = bool(under.pane) and under.pane == rec.pane
+    same_server = not under.socket or under.socket == rec.socket
+    same_process = (under.pid, under.start_time) == (rec.pid, rec.start_time)
+    if (same_pane and same_server) or (not under.pane and not rec.pane and same_process):
+        return
+    at = f"pane {under.pane}, pid {under.pid}" if under.pane else f"pid {under.pid}"
+    hint = "run 'join' in that pane" if under.pane else "run 'join' from that process"
+    raise RefusedError(f"this process runs under agent {under.name!r} ({at}); {hint}")
 
 
 def _default_name(agents: Agents, rec: AgentRecord, *, rejoin: bool = False) -> str:

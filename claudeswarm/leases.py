@@ -7,19 +7,25 @@ acquire/release pair, which caps it near 190 pairs/s. Appending one record and
 
 Format: one JSON record per line, each written as ``"\\n" + json + "\\n"`` with one
 ``os.write`` under ``flock`` on ``locks.lock`` (the sidecar, never deleted). The first
-record is a header ``{"op": "base", "v": 1, "next": N}``; then ``grant`` (a whole lease),
-``beat`` (heartbeat), ``drop`` (some patterns released), ``release`` and ``break``. When
-dead records outweigh live ones the journal is compacted: the live leases are written to a
-temp file, fsynced and renamed over it (readers notice the new inode and re-read).
+record is a header ``{"op": "base", "v": 1, "next": N, "epoch": E}``; then ``grant`` (a
+whole lease), ``beat`` (heartbeat), ``drop`` (some patterns released), ``release`` and
+``break``. When dead records outweigh live ones the journal is compacted: the live leases
+are written under a new random epoch to a temp file, fsynced and renamed over it.
 
-Readers take no lock: a :class:`Table` keeps (dev, inode, offset) and reads only the bytes
-appended since its last look; a line without its newline is unfinished and waits.
+Readers take no lock: a :class:`Table` keeps the epoch and the offset it has read to, and
+reads only the bytes appended since its last look; a line without its newline is
+unfinished and waits. The journal is identified by its epoch, never by its inode number:
+ext4 gives a freed inode number to the next new file at once, so after two compactions
+the journal can have the inode number, and a larger size, of the one a reader last saw
+while holding entirely different records. Bytes past the offset are trusted only after
+the header is read again from the same open file and still carries the reader's epoch.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,10 @@ from claudeswarm.paths import StatePaths
 
 MODES = ("exclusive", "shared")
 VERSION = 1
+HEAD = 4096  # bytes read to find the header record (about 90 bytes long)
+#: an unchanged ``lstat`` is trusted only once the file's mtime is this far in the past
+SETTLED_NS = 200_000_000
+Signature = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,14 @@ class Table:
     index: PatternIndex = field(default_factory=PatternIndex)
     by_agent: dict[str, set[int]] = field(default_factory=dict)
     next_generation: int = 1
-    ident: tuple[int, int] | None = None
+    #: the header's epoch of the journal read so far (``None``: none read, or no epoch)
+    epoch: str | None = None
+    #: the header record's bytes when it has an epoch (compared instead of re-parsed)
+    head: bytes = b""
+    #: ``lstat`` (dev, inode, size, mtime) at the last read: a hint that nothing changed,
+    #: never the journal's identity; ``None`` when there was no journal
+    seen: Signature | None = None
+    settled: bool = False
     offset: int = 0
     size: int = 0
     has_base: bool = False
@@ -161,26 +178,27 @@ class Table:
 
     # -- reading ---------------------------------------------------------------------
 
-    def sync(self) -> Table:
+    def sync(self, *, verify: bool = False) -> Table:
         """Read what was appended since the last call (re-read all after a compaction).
 
-        Cheap when nothing changed: one ``lstat``. Raises :class:`StateError` if the
-        journal is a symlink or not a regular file.
+        Cheap when nothing changed: one ``lstat``, as long as the file looks exactly as at
+        the last read and its mtime was already in the past then (``settled``: a file made
+        later, even one with the same inode number and size, has a later mtime). Otherwise,
+        and always with ``verify`` (writers, under the sidecar lock), the header is read
+        again and the records past ``offset`` are trusted only if its epoch is unchanged.
+        Raises :class:`StateError` if the journal is a symlink or not a regular file.
         """
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
-            if self.ident is not None or self.offset:
+            if self.seen is not None or self.offset:
                 self._reset(None)
             return self
         if not stat.S_ISREG(st.st_mode):
             kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
             raise StateError(f"refusing {self.path}: it is {kind} (state files must be real)")
-        ident = (st.st_dev, st.st_ino)
-        if ident != self.ident or st.st_size < self.size:
-            self._reset(ident)
-        if st.st_size != self.size:
-            self._read_new()
+        if verify or not self.settled or _signature(st) != self.seen:
+            self._read()
         return self
 
     def readable(self) -> Table:
@@ -193,34 +211,45 @@ class Table:
             )
         return self
 
-    def _reset(self, ident: tuple[int, int] | None) -> None:
+    def _reset(self, epoch: str | None) -> None:
+        self.head = b""
         self.leases.clear()
         self.index = PatternIndex()
         self.by_agent.clear()
         self.next_generation = 1
-        self.ident, self.offset, self.size = ident, 0, 0
+        self.epoch, self.offset, self.size = epoch, 0, 0
+        self.seen, self.settled = None, False
         self.has_base = False
         self.bad.clear()
         self.records = 0
 
-    def _read_new(self) -> None:
+    def _read(self) -> None:
+        """Check the open file's header, then read its bytes past ``offset`` if the epoch
+        is still ours, else the whole file (another file: a compaction happened)."""
         from claudeswarm._atomic import open_state
 
         fd = open_state(self.path, os.O_RDONLY)
         try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self.ident:  # replaced between lstat and open
-                self._reset((st.st_dev, st.st_ino))
-            os.lseek(fd, self.offset, os.SEEK_SET)
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
+            st = os.fstat(fd)  # the file we read, whatever the path names by now
+            if not self._continues(fd, st):
+                head, epoch = _header(os.pread(fd, HEAD, 0))
+                self._reset(epoch)  # no epoch (no header, an old journal): no trust either
+                self.head = head
+            self.seen = _signature(st)
+            self.settled = time.time_ns() - st.st_mtime_ns > SETTLED_NS
+            data = _read_from(fd, self.offset) if st.st_size != self.size else b""
         finally:
             os.close(fd)
-        data = b"".join(chunks)
         self.size = self.offset + len(data)
         end = data.rfind(b"\n") + 1  # an unterminated tail is unfinished: it waits
         self.feed(data[:end], self.offset)
+
+    def _continues(self, fd: int, st: os.stat_result) -> bool:
+        """The file on ``fd`` is the journal read so far: its header record (epoch and
+        all) is byte for byte the one we read, and it did not shrink."""
+        if not self.head or st.st_size < self.size:
+            return False
+        return os.pread(fd, len(self.head), 0) == self.head
 
     def feed(self, data: bytes, at: int) -> None:
         """Apply complete journal bytes that start at file offset ``at``."""
@@ -310,15 +339,58 @@ class Table:
 
     # -- compaction ------------------------------------------------------------------
 
-    def snapshot_bytes(self) -> bytes:
-        """The compacted journal: a header and one grant per live lease."""
-        parts = [encode({"op": "base", "v": VERSION, "next": self.next_generation})]
+    def snapshot_bytes(self, epoch: str) -> bytes:
+        """The compacted journal: a header with ``epoch`` and one grant per live lease."""
+        header = {"op": "base", "v": VERSION, "next": self.next_generation, "epoch": epoch}
+        parts = [encode(header)]
         parts += [encode(grant_record(lease)) for _, lease in sorted(self.leases.items())]
         return b"".join(parts)
+
+    def rebased(self, data: bytes) -> None:
+        """The journal was just rewritten as ``data``, a :meth:`snapshot_bytes`."""
+        self.head, self.epoch = _header(data)
+        self.offset = self.size = len(data)
+        self.seen, self.settled = None, False  # the next look checks the file again
+        self.has_base, self.records = True, len(self.leases) + 1
+        self.bad.clear()
 
     def wasteful(self, threshold: int) -> bool:
         """True when the journal is past ``threshold`` bytes and mostly dead records."""
         return self.size > threshold and self.records > 2 * (len(self.leases) + 1)
+
+
+def new_epoch() -> str:
+    """A journal epoch: random, so no later compaction (by anyone) can repeat it."""
+    return os.urandom(8).hex()
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _header(data: bytes) -> tuple[bytes, str | None]:
+    """The header record at the start of ``data`` (its bytes with their framing) and its
+    epoch; ``(b"", None)`` when ``data`` does not start with a whole header with an epoch."""
+    start = len(data) - len(data.lstrip(b"\n"))
+    end = data.find(b"\n", start)
+    if end < 0:
+        return b"", None  # no complete first record
+    try:
+        rec = _json.loads(data[start:end])
+    except ValueError:
+        return b"", None
+    epoch = rec.get("epoch") if isinstance(rec, dict) and rec.get("op") == "base" else None
+    if not isinstance(epoch, str) or not epoch:
+        return b"", None
+    return data[: end + 1], epoch
+
+
+def _read_from(fd: int, offset: int) -> bytes:
+    chunks = []
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _gen(rec: dict[str, Any]) -> int:

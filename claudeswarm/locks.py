@@ -27,12 +27,12 @@ from pathlib import Path
 
 from claudeswarm import registry
 from claudeswarm.errors import RefusedError, SwarmError, UsageError
-from claudeswarm.globs import canonical
+from claudeswarm.globs import canonical, escape
 from claudeswarm.leases import Holder, Lease, Table, grant_record
 from claudeswarm.lockstore import JOURNAL, LeaseStore
 from claudeswarm.lockwait import LockConflictError, Waiter, death_of, refusal
 from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths
+from claudeswarm.paths import StatePaths, project_relative
 
 __all__ = [
     "Holder",
@@ -87,13 +87,26 @@ class LockManager:
     durable
         fsync grants and releases (default). Heartbeats are never fsynced: losing one
         to a power cut only makes a lease look older.
+    lock_timeout
+        Seconds a change waits for the writer lock (``locks.lock``) before
+        :class:`~claudeswarm.errors.UnavailableError`; ``0`` tries once (hooks, which
+        must never wait). Looking takes no lock at all.
     """
 
-    def __init__(self, swarm: Swarm, holder: Holder | None = None, *, durable: bool = True):
+    def __init__(
+        self,
+        swarm: Swarm,
+        holder: Holder | None = None,
+        *,
+        durable: bool = True,
+        lock_timeout: float | None = 30.0,
+    ):
         self.swarm = swarm
         self.holder = holder
         self.durable = durable
-        self.store = LeaseStore(swarm.paths, swarm.settings, durable=durable)
+        self.store = LeaseStore(
+            swarm.paths, swarm.settings, durable=durable, lock_timeout=lock_timeout
+        )
         self.journal = self.store.journal
         self.granted: set[int] = set()
         #: problems that did not stop an operation (an announcement that failed)
@@ -128,12 +141,28 @@ class LockManager:
         return [self.table.leases[g] for g in sorted(gens)]
 
     def blockers(self, raw: str, *, exclusive: bool = True) -> LeaseList:
-        """Live leases of other agents that would refuse a lock on ``raw`` now.
+        """Live leases of other agents that would refuse a lock on pattern ``raw`` now.
 
-        Read-only (dead or expired leases are left for an acquire to break): what an
-        edit hook asks before letting an edit through.
+        Read-only: dead or expired leases are left for an acquire to break.
         """
-        found = self.check(canonical(self.swarm.paths.root, raw), exclusive=exclusive)
+        return self._live(self.check(canonical(self.swarm.paths.root, raw), exclusive=exclusive))
+
+    def edit_blockers(self, path: str) -> LeaseList:
+        """Live leases of other agents covering the file ``path``: what an edit hook asks
+        before letting an edit through. Read-only; takes no lock.
+
+        ``path`` (absolute, or relative to the project root) goes through the path rules
+        of a lock (:func:`~claudeswarm.paths.project_relative`), then is taken literally:
+        ``*``, ``?`` and ``[`` in a file name are part of the name, and control characters
+        (which a pattern may not hold) are too. A path outside the project, which no lease
+        can cover, raises :class:`UsageError`; a lease table without its header raises
+        :class:`~claudeswarm.errors.StateError` (nothing in it can be trusted).
+        """
+        rel = project_relative(self.swarm.paths.root, path)
+        self.table.sync().readable()
+        return self._live(self.check(escape(rel) if rel else "**"))
+
+    def _live(self, found: LeaseList) -> LeaseList:
         agents = registry.load(self.swarm.paths) if found else {}
         return [lease for lease in found if self.state_of(lease, agents) == "live"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from claudeswarm import _atomic
 from claudeswarm.config import Settings
 from claudeswarm.errors import StateError
-from claudeswarm.leases import Table, encode
+from claudeswarm.leases import Table, encode, new_epoch
 from claudeswarm.paths import StatePaths, ensure_state
 
 JOURNAL = "locks.jsonl"
@@ -31,10 +31,18 @@ Records = list[dict[str, object]]
 class LeaseStore:
     """The journal file plus this process's incrementally updated :class:`Table`."""
 
-    def __init__(self, paths: StatePaths, settings: Settings, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        paths: StatePaths,
+        settings: Settings,
+        *,
+        durable: bool = True,
+        lock_timeout: float | None = 30.0,
+    ) -> None:
         self.paths = paths
         self.settings = settings
         self.durable = durable
+        self.lock_timeout = lock_timeout  # seconds to wait for locks.lock (0: try once)
         self.journal = paths.file(JOURNAL)
         self.table = Table(self.journal)
         self._ready = False
@@ -45,9 +53,9 @@ class LeaseStore:
         if not self._ready:  # once per store: a hot path (acquire, release) stays lean
             ensure_state(self.paths)
             self._ready = True
-        with _atomic.flocked(self.paths.file(SIDECAR)):
-            table = self.table.sync()
-            if table.ident is None or table.size == 0:
+        with _atomic.flocked(self.paths.file(SIDECAR), timeout=self.lock_timeout):
+            table = self.table.sync(verify=True)  # a grant is decided on this view
+            if table.seen is None or table.size == 0:
                 # a new journal: start generations at the wall clock in ms, so numbers
                 # stay unique even if someone deleted the old journal under live holders
                 table.next_generation = max(table.next_generation, int(time.time() * 1000))
@@ -56,6 +64,8 @@ class LeaseStore:
                 table.readable()
             if table.bad or table.offset != table.size:
                 self._quarantine_bad(table)
+            elif table.epoch is None:
+                self.compact(table)  # a header without an epoch (an older version's)
             yield table
 
     def commit(self, table: Table, records: Records, *, durable: bool) -> None:
@@ -74,12 +84,9 @@ class LeaseStore:
 
     def compact(self, table: Table) -> None:
         """Rewrite the journal as a header plus the live leases (atomic replace)."""
-        data = table.snapshot_bytes()
+        data = table.snapshot_bytes(new_epoch())
         _atomic.write_bytes(self.journal, data, durable=self.durable)
-        st = os.lstat(self.journal)
-        table.ident, table.offset, table.size = (st.st_dev, st.st_ino), len(data), len(data)
-        table.has_base, table.records = True, len(table.leases) + 1
-        table.bad.clear()
+        table.rebased(data)
 
     def _quarantine_bad(self, table: Table) -> None:
         """Copy bad lines and a torn tail (a killed writer's) to quarantine, then compact."""
@@ -99,10 +106,10 @@ class LeaseStore:
         ensure_state(self.paths)
         with _atomic.flocked(self.paths.file(SIDECAR)):
             try:
-                table = self.table.sync()
+                table = self.table.sync(verify=True)
             except StateError:
                 table = None
-            if table is not None and (table.ident is None or table.has_base):
+            if table is not None and (table.seen is None or table.has_base):
                 return None
             dest = _atomic.quarantine_file(self.journal, self.paths, "lease table without a header")
             self.table = Table(self.journal)

@@ -84,6 +84,9 @@ def refusal(lease: Lease, wanted: str, now: float) -> LockConflictError:
 
 
 def _ident(path: Path) -> tuple[int, int, int, int] | None:
+    # Only a hint to retry early: a change it misses (a new file with the same inode
+    # number, size and mtime) delays the next attempt to the backoff or the blocking
+    # lease's expiry, and an attempt re-reads the table by its epoch, never by this.
     try:
         st = os.lstat(path)
     except FileNotFoundError:

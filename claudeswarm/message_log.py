@@ -103,14 +103,20 @@ class MessageLog:
         self.append_many((record,))
 
     def append_many(self, records: Iterable[MessageRecord]) -> None:
-        """Append several records under one lock hold, one ``os.write`` each."""
+        """Append several records under one lock hold, one ``os.write`` each.
+
+        A full log is rotated *before* the write: housekeeping that fails then fails
+        the append with nothing written, never after the records are in (a caller told
+        "failed" would send them again).
+        """
         frames = [frame(r) for r in records]
         with self._locked():
             fd = self._current_fd()
-            for data in frames:
-                os.write(fd, data)
             if os.fstat(fd).st_size >= self.settings.rotate_bytes:
                 self._rotate_locked()
+                fd = self._current_fd()
+            for data in frames:
+                os.write(fd, data)
 
     def rotate(self) -> Path | None:
         """Rotate now (under the lock). Returns the archive path, or None if log empty."""
@@ -119,7 +125,9 @@ class MessageLog:
             return self._rotate_locked()
 
     def _current_fd(self) -> int:
-        # Called under the lock: reopen if someone rotated since our last append.
+        # Called under the lock: reopen if someone rotated since our last append. The
+        # inode compared is that of the file we hold open, which no other file can get
+        # while it is open: equal numbers are the same file (ext4 reuses freed ones).
         try:
             st = os.lstat(self.paths.log)
             ident: tuple[int, int] | None = (st.st_dev, st.st_ino)

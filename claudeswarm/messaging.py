@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from claudeswarm import _atomic, registry
+from claudeswarm import _atomic, caller, registry
 from claudeswarm.config import Settings, load
-from claudeswarm.errors import CorruptRecordError, RefusedError, UsageError
+from claudeswarm.errors import CorruptRecordError, SwarmError, UsageError
 from claudeswarm.message_log import MessageLog
 from claudeswarm.models import (
     BROADCAST,
@@ -214,6 +214,8 @@ class InboxResult:
     messages: list[MessageRecord]
     more: int = 0
     quarantined: int = 0
+    #: what failed after the messages were marked read (they are shown all the same)
+    warnings: tuple[str, ...] = ()
 
 
 def _cursor_path(swarm: Swarm, agent: str) -> tuple[Path, Path]:
@@ -285,9 +287,13 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
             end = stop_at if more else tail.cursor
         if not peek and end is not None and end != start:
             _save_cursor(swarm, agent, end)
+    warnings: tuple[str, ...] = ()
     if shown and not peek:
-        record_reads(swarm, agent, [r.id for r in shown])
-    return InboxResult(agent, shown, more, quarantine.count)
+        try:
+            record_reads(swarm, agent, [r.id for r in shown])
+        except (OSError, SwarmError) as exc:  # marked read: they must be shown now
+            warnings = (f"{len(shown)} message(s) read, but no read receipt written: {exc}",)
+    return InboxResult(agent, shown, more, quarantine.count, warnings)
 
 
 def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
@@ -360,20 +366,12 @@ def follow(
 
 
 def resolve_sender(swarm: Swarm, as_name: str | None) -> str:
-    """Who is sending: ``--as``, else ``CLAUDESWARM_AGENT``, else this pane's agent.
+    """Who is calling: the registered agent among this process's ancestors; outside
+    every agent, ``--as``, else ``CLAUDESWARM_AGENT``, else this pane's agent.
 
-    From a registered pane, claiming another agent's name is refused.
+    Naming another agent from under an agent's process (or from a registered pane) is
+    refused: see :mod:`claudeswarm.caller`.
     """
     claimed = as_name or os.environ.get("CLAUDESWARM_AGENT") or None
-    mine = registry.by_pane(registry.load(swarm.paths), registry.current_pane())
-    if claimed and mine and claimed != mine.name:
-        raise RefusedError(
-            f"this pane is agent {mine.name!r} ({mine.pane}); it cannot act as {claimed!r}"
-        )
-    name = claimed or (mine.name if mine else None)
-    if not name:
-        raise UsageError(
-            "who are you? run 'claudeswarm join NAME' in this pane, pass --as NAME, "
-            "or set CLAUDESWARM_AGENT"
-        )
-    return check_sender(name)
+    agents = registry.load(swarm.paths)
+    return check_sender(caller.resolve(agents, claimed, registry.current_pane()))

@@ -51,6 +51,31 @@ def check_name(name: str, what: str = "agent name") -> str:
     return name
 
 
+#: a kind is the stem of default names (``claude`` -> ``claude-1``): room is left for ``-N``
+KIND_MAX = 24
+
+
+def check_kind(kind: str) -> str:
+    """Return ``kind`` if it is a valid agent kind, else raise ``ValueError``.
+
+    Kinds obey the name rule (default names are ``<kind>-<n>``) and are at most
+    :data:`KIND_MAX` characters, so every default name made from one is a valid name.
+
+    Examples
+    --------
+    >>> check_kind("claude")
+    'claude'
+    >>> check_kind("../x")
+    Traceback (most recent call last):
+    ValueError: invalid agent kind '../x': use 1-24 of a-z 0-9 . _ - (and not 'all')
+    """
+    if len(kind) > KIND_MAX or not _NAME_RE.fullmatch(kind) or kind == BROADCAST:
+        raise ValueError(
+            f"invalid agent kind {kind!r}: use 1-{KIND_MAX} of a-z 0-9 . _ - (and not 'all')"
+        )
+    return kind
+
+
 def _b32(value: int, length: int) -> str:
     out = []
     for _ in range(length):

@@ -5,13 +5,17 @@ message is logged, so tmux latency never reaches the sender. For each recipient,
 scan of its tmux server:
 
 1. the pane must still run the agent: the registered pid with the same start time lives
-   under the pane, an agent process (not a bare shell) runs there and owns the terminal's
-   foreground; otherwise nothing is typed and the message simply stays unread in the log;
-2. with ``nudge = idle`` (and not ``urgent``) wait while the agent is busy: its reported
-   state, else the screen heuristic; past ``nudge_busy_wait`` the nudge is left pending
-   and sent when the agent reports idle (``claudeswarm state idle``);
-3. under the pane's lock (one sender per pane), re-check the process, type the line with
-   ``send-keys -l --``, pause ``nudge_enter_delay``, press Enter.
+   under the pane and an agent process (not a bare shell) runs there; otherwise nothing
+   is typed and the message simply stays unread in the log;
+2. the agent itself must read the terminal: it is in the terminal's foreground process
+   group and no other process of that group reads the terminal (an editor the agent
+   opened does: :func:`~claudeswarm.discovery.terminal_taken`). Urgent or not, a nudge
+   waits for that;
+3. with ``nudge = idle`` (and not ``urgent``) wait while the agent is busy: its reported
+   state, else the screen heuristic. Past ``nudge_busy_wait`` (for 2 or 3) the nudge is
+   left pending and sent when the agent reports idle (``claudeswarm state idle``);
+4. under the pane's lock (one sender per pane), re-check the process and the terminal,
+   type the line with ``send-keys -l --``, pause ``nudge_enter_delay``, press Enter.
 
 Panes that are ready are typed in batches: one ``send-keys`` call types the lines of up
 to ``nudge_pool`` panes, one more presses their Enters, batches run in parallel threads.
@@ -43,6 +47,7 @@ from claudeswarm.tmux import Tmux, TmuxError, current
 
 LOCK_TIMEOUT = 30.0
 POLL = 0.25
+HELD_POLL = 1.0  # a terminal held by an editor: each look reads every /proc/<pid>/stat
 SCREEN_LINES = 8
 
 
@@ -56,30 +61,36 @@ class Job:
     urgent: bool
 
 
-def unfit(agent: AgentRecord, scan: discovery.Scan) -> tuple[str, int]:
-    """Why ``agent``'s pane must not be typed into (``""`` if it may), and the agent pid."""
+def unfit(agent: AgentRecord, scan: discovery.Scan) -> tuple[str, int, str | None]:
+    """Why ``agent``'s pane must not be typed into (``""`` if it may), and the agent
+    process found in it with its kind (``None``: a joined agent discovery does not know)."""
     if (agent.pane or "") not in scan.panes:
-        return f"pane {agent.pane} is gone", 0
+        return f"pane {agent.pane} is gone", 0, None
     if not live(agent, scan):
-        return "the agent's process has exited", 0
-    hit = next((f.pid for f in scan.found if f.pane.pane_id == agent.pane), None)
+        return "the agent's process has exited", 0, None
+    found = next((f for f in scan.found if f.pane.pane_id == agent.pane), None)
+    if found is not None:
+        return "", found.pid, found.kind
     pid = agent.pid or 0
-    if hit is None and not discovery.is_shell(scan.table.argv(pid), scan.table.procs[pid].comm):
-        hit = pid  # a joined agent discovery does not know: the process that joined
-    if hit is None:
-        return "no agent runs in the pane (bare shell)", 0
-    if not discovery.foreground(scan.table, hit):
-        return "the agent is not in the pane's foreground", 0
-    return "", hit
+    if discovery.is_shell(scan.table.argv(pid), scan.table.procs[pid].comm):
+        return "no agent runs in the pane (bare shell)", 0, None
+    return "", pid, None  # a joined agent discovery does not know: the process that joined
 
 
-def _still_fit(agent: AgentRecord, pid: int, start: int) -> bool:
-    proc = procs.read_proc(pid)
+def taken(swarm: Swarm, ready: Ready, table: procs.ProcTable | None = None) -> str:
+    """Why keys typed now would not reach ``ready``'s agent (``""`` if they would), on a
+    fresh look at ``/proc`` unless ``table`` is given."""
+    table = procs.snapshot() if table is None else table
+    return discovery.terminal_taken(table, ready.pid, ready.kind, _patterns(swarm))
+
+
+def _alive(ready: Ready) -> bool:
+    proc = procs.read_proc(ready.pid)
+    agent = ready.job.agent
     return (
         registry.process_alive(agent.pid, agent.start_time)
         and proc is not None
-        and proc.start_time == start
-        and proc.tpgid == proc.pgrp
+        and proc.start_time == ready.start
     )
 
 
@@ -104,17 +115,26 @@ def busy(swarm: Swarm, tmux: Tmux, agent: AgentRecord) -> bool:
     return looks_busy(swarm, tmux.capture(agent.pane or "", SCREEN_LINES))
 
 
-def _wait_idle(swarm: Swarm, tmux: Tmux, job: Job) -> str:
-    """``idle``, ``read`` (nothing left to nudge for) or ``busy`` after the wait."""
+def _wait_turn(swarm: Swarm, tmux: Tmux, ready: Ready) -> tuple[str, str]:
+    """Wait until the agent reads its own terminal and (``nudge = idle``, not urgent) is
+    not busy, for at most ``nudge_busy_wait``: ``("ready", "")``, ``("read", why)``
+    (nothing left to nudge for), ``("gone", why)`` or ``("pending", why)``."""
+    job = ready.job
+    wait_busy = delivery.mode(swarm) == "idle" and not job.urgent
     deadline = time.monotonic() + swarm.settings.nudge_busy_wait
-    while busy(swarm, tmux, job.agent):
+    while True:
         read = delivery.reads(swarm)
         if all((mid, job.agent.name) in read for mid in job.ids):
-            return "read"
+            return "read", "read while the nudge waited"
+        if not _alive(ready):
+            return "gone", "the agent's process exited"
+        # busy first: the reported state is one registry read, a /proc snapshot is not
+        why = "agent busy" if wait_busy and busy(swarm, tmux, job.agent) else taken(swarm, ready)
+        if not why:
+            return "ready", ""
         if time.monotonic() >= deadline:
-            return "busy"
-        time.sleep(POLL)
-    return "idle"
+            return "pending", f"{why}; nudged when it reports idle"
+        time.sleep(POLL if why == "agent busy" else HELD_POLL)
 
 
 def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
@@ -130,11 +150,13 @@ def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
 
 @dataclass(frozen=True)
 class Ready:
-    """A job cleared to type: the agent process found in the pane and its start time."""
+    """A job cleared to type: the agent process found in the pane, its start time and
+    its kind (``None`` if discovery does not know it)."""
 
     job: Job
     pid: int
     start: int
+    kind: str | None = None
 
 
 def _entries(swarm: Swarm, job: Job, outcome: str, reason: str = "") -> list[NudgeEntry]:
@@ -174,13 +196,16 @@ def type_batch(swarm: Swarm, tmux: Tmux, batch: Sequence[Ready]) -> list[NudgeEn
                 job = _claim(swarm, item.job)
                 out += _entries(swarm, job, "failed", "pane stayed locked by another nudge")
         read = delivery.reads(swarm)  # once, with every lock held: no nudge slips between
+        table = procs.snapshot()  # and one fresh look at the terminals
         go: list[Ready] = []
         for item in locked:
             item = replace(item, job=_claim(swarm, item.job, read))
             if all((mid, item.job.agent.name) in read for mid in item.job.ids):
                 out += _entries(swarm, item.job, "skipped", "already read")
-            elif not _still_fit(item.job.agent, item.pid, item.start):
+            elif not _alive(item):
                 out += _entries(swarm, item.job, "skipped", "the agent's process exited")
+            elif why := taken(swarm, item, table):
+                out += _entries(swarm, item.job, "pending", f"{why}; nudged when it reports idle")
             else:
                 go.append(item)
         typed, failed = _type_lines(swarm, tmux, go)
@@ -235,25 +260,30 @@ def _press_enter(tmux: Tmux, typed: Sequence[Ready]) -> tuple[list[Ready], list[
 
 def _triage(
     swarm: Swarm, runnable: Sequence[tuple[Tmux, discovery.Scan, Job]]
-) -> list[tuple[str, str, int]]:
-    """For each job ``("skipped", why, 0)``, ``("busy", "", pid)`` or ``("ready", "", pid)``:
-    one registry read and one ``capture-pane`` call per server for the whole lot."""
+) -> list[tuple[str, str, Ready | None]]:
+    """For each job ``("skipped", why, None)``, ``("wait", "", ready)`` (busy, or another
+    process reads the agent's terminal) or ``("ready", "", ready)``: one registry read and
+    one ``capture-pane`` call per server for the whole lot."""
     agents = registry.load(swarm.paths)
     waits = delivery.mode(swarm) == "idle"
     screen = swarm.settings.idle_heuristic == "screen"
-    verdicts: list[tuple[str, str, int]] = []
+    pats = _patterns(swarm)
+    verdicts: list[tuple[str, str, Ready | None]] = []
     look: dict[str, list[int]] = {}  # socket -> indexes whose screen decides
     for i, (tmux, scan, job) in enumerate(runnable):
-        why, pid = unfit(job.agent, scan)
+        why, pid, kind = unfit(job.agent, scan)
         state = reported(swarm, job.agent, agents)
-        if why:
-            verdicts.append(("skipped", why, 0))
+        ready = Ready(job, pid, scan.table.procs[pid].start_time, kind) if not why else None
+        if ready is None:
+            verdicts.append(("skipped", why, None))
+        elif discovery.terminal_taken(scan.table, pid, kind, pats):
+            verdicts.append(("wait", "", ready))
         elif not waits or job.urgent or state == "idle" or (not state and not screen):
-            verdicts.append(("ready", "", pid))
+            verdicts.append(("ready", "", ready))
         elif state == "busy":
-            verdicts.append(("busy", "", pid))
+            verdicts.append(("wait", "", ready))
         else:
-            verdicts.append(("ready", "", pid))
+            verdicts.append(("ready", "", ready))
             look.setdefault(tmux.socket, []).append(i)
     for indexes in look.values():
         tmux = runnable[indexes[0]][0]
@@ -261,19 +291,17 @@ def _triage(
         for i in indexes:
             text = screens.get(runnable[i][2].agent.pane or "")
             if text is None:
-                verdicts[i] = ("skipped", "the pane vanished", 0)
+                verdicts[i] = ("skipped", "the pane vanished", None)
             elif looks_busy(swarm, text):
-                verdicts[i] = ("busy", "", verdicts[i][2])
+                verdicts[i] = ("wait", "", verdicts[i][2])
     return verdicts
 
 
 def _wait_then_type(swarm: Swarm, tmux: Tmux, ready: Ready) -> list[NudgeEntry]:
-    waited = _wait_idle(swarm, tmux, ready.job)
-    if waited == "idle":
+    outcome, why = _wait_turn(swarm, tmux, ready)
+    if outcome == "ready":
         return type_batch(swarm, tmux, [ready])
-    if waited == "read":
-        return _final(swarm, ready.job, "skipped", "read before the agent turned idle")
-    return _final(swarm, ready.job, "pending", "agent busy; nudged when it reports idle")
+    return _final(swarm, ready.job, "pending" if outcome == "pending" else "skipped", why)
 
 
 def _guard(fn: Any, swarm: Swarm, job_list: Sequence[Job], *args: Any) -> list[NudgeEntry]:
@@ -305,12 +333,10 @@ def nudge_all(swarm: Swarm, jobs: Sequence[Job]) -> list[NudgeEntry]:
         verdicts = _triage(swarm, runnable)
         later, waiting = [], []
         batches: dict[str, list[Ready]] = {}
-        for (tmux, scan, job), (verdict, why, pid) in zip(runnable, verdicts, strict=True):
-            if verdict == "skipped":
+        for (tmux, _, job), (verdict, why, ready) in zip(runnable, verdicts, strict=True):
+            if ready is None:
                 out += _final(swarm, job, "skipped", why)
-                continue
-            ready = Ready(job, pid, scan.table.procs[pid].start_time)
-            if verdict == "busy":
+            elif verdict == "wait":
                 waiting.append((tmux, ready))
             else:
                 batches.setdefault(tmux.socket, []).append(ready)

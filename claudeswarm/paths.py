@@ -1,8 +1,9 @@
 """Where state lives: the project root and its ``.claudeswarm/`` state directory.
 
-The state directory is the nearest ancestor of the working directory that holds
-``.claudeswarm/`` or ``.git`` (then ``<root>/.claudeswarm``), unless ``--state-dir`` or
-``CLAUDESWARM_HOME`` names one. It is created with mode 0700 and must not be a symlink.
+The state directory is ``<root>/.claudeswarm`` where the root is the nearest ancestor of
+the working directory holding ``.claudeswarm/``, failing that the nearest holding a
+``.git`` directory (:func:`find_root`), unless ``--state-dir`` or ``CLAUDESWARM_HOME``
+names one. It is created with mode 0700 and must not be a symlink.
 """
 
 from __future__ import annotations
@@ -135,15 +136,27 @@ def check_dirs(state: Path, directory: Path, *, create: bool = False) -> None:
 
 
 def find_root(start: Path) -> Path:
-    """Return the nearest ancestor of ``start`` holding ``.claudeswarm/`` or ``.git``.
+    """Return the project root: the root of the nearest swarm enclosing ``start``.
 
-    Falls back to ``start`` itself when no ancestor qualifies.
+    That is the nearest ancestor holding ``.claudeswarm/``, across nested repositories;
+    failing that, the nearest holding a ``.git`` directory. A ``.git`` *file* (a
+    submodule's or a linked worktree's) never starts a swarm of its own, so a hook or a
+    ``lock`` run inside a submodule finds the swarm of the repository around it. Only
+    when there is no ``.git`` directory either does the outermost ``.git`` file count (a
+    worktree of a repository elsewhere); failing everything, ``start`` itself.
     """
     start = start.resolve()
+    git_dir: Path | None = None
+    git_file: Path | None = None
     for candidate in (start, *start.parents):
-        if (candidate / STATE_DIR_NAME).is_dir() or (candidate / ".git").exists():
+        if (candidate / STATE_DIR_NAME).is_dir():
             return candidate
-    return start
+        dot_git = candidate / ".git"
+        if git_dir is None and dot_git.is_dir():
+            git_dir = candidate
+        elif git_dir is None and dot_git.exists():
+            git_file = candidate
+    return git_dir or git_file or start
 
 
 def resolve(state_dir: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> StatePaths:
@@ -198,18 +211,22 @@ def inside(root: Path, path: Path) -> bool:
 def project_relative(root: Path, raw: str, *, follow: bool = True) -> str:
     """Turn a user path into a canonical project-relative POSIX path.
 
-    Absolute paths and ``./`` forms are normalised; ``..`` escapes and symlinks that
-    leave the project are refused with :class:`UsageError`.
+    The one set of path rules for locks and edit hooks alike. Absolute paths and ``./``
+    forms are normalised, then symlinks are resolved (``follow``), and only then is the
+    result required to lie inside the project: a path reaching the project through a
+    symlink that lives outside it is a project path. ``..`` escapes and symlinks that
+    leave the project are refused with :class:`UsageError`. ``follow=False`` keeps the
+    spelling's own (lexical) location.
     """
     if not raw or "\x00" in raw:
         raise UsageError(f"invalid path {raw!r}")
     root = root.resolve()
     candidate = Path(raw) if os.path.isabs(raw) else root / raw
     normal = Path(os.path.normpath(candidate))
-    if not inside(root, normal):
-        raise UsageError(f"path {raw!r} is outside the project {root}")
     real = Path(os.path.realpath(normal)) if follow else normal
     if not inside(root, real):
-        raise UsageError(f"path {raw!r} leads outside the project through a symlink")
+        if inside(root, normal):
+            raise UsageError(f"path {raw!r} leads outside the project through a symlink")
+        raise UsageError(f"path {raw!r} is outside the project {root}")
     rel = real.relative_to(root).as_posix()
     return "" if rel == "." else rel

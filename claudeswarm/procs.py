@@ -63,6 +63,33 @@ def read_argv(pid: int, proc_dir: str = "/proc") -> tuple[str, ...]:
     return tuple(a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0") if a)
 
 
+def reads_terminal(pid: int, proc_dir: str = "/proc") -> bool:
+    """True if ``pid`` may read keys typed into its terminal: a terminal on its stdin, or
+    one it opened itself (``/dev/tty``: ``less``, ``ssh``). A terminal only on stdout or
+    stderr is written, not read (a helper that logs to the screen).
+
+    A process whose descriptors cannot be listed (another user's ``sudo vim``) is
+    assumed to read it; one that is gone does not.
+    """
+    base = f"{proc_dir}/{pid}/fd"
+    try:
+        fds = os.listdir(base)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    for fd in fds:
+        if fd in ("1", "2"):
+            continue
+        try:
+            target = os.readlink(f"{base}/{fd}")
+        except OSError:
+            continue  # closed while we looked
+        if target.startswith(("/dev/pts/", "/dev/tty")):
+            return True
+    return False
+
+
 @dataclass
 class ProcTable:
     """All processes at one moment, with a parent -> children index."""
@@ -88,6 +115,10 @@ class ProcTable:
             out.append(pid)
             todo.extend(sorted(self.children.get(pid, ())))
         return out
+
+    def group(self, pgrp: int) -> list[Proc]:
+        """Every process of process group ``pgrp``."""
+        return [p for p in self.procs.values() if p.pgrp == pgrp]
 
     def is_under(self, pid: int, root: int) -> bool:
         """True if ``pid`` is ``root`` or one of its descendants."""

@@ -7,10 +7,16 @@ file in order (newer archives first, then the live log). A complete line that do
 parse is reported to ``on_bad`` (which quarantines it) and reading continues; the tailer
 never raises on content. Memory is O(1) in log size: one read chunk plus at most one
 unfinished line.
+
+Inode numbers: comparing the path's inode with that of a file we hold open is sound (no
+other file can get an inode number while it is open). A remembered number is not: ext4
+gives a freed one to the next new file at once. So a saved :class:`Cursor` is resumed only
+in a file whose content proves it is the cursor's (the record ``last_id`` before it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +32,9 @@ CHUNK = 256 * 1024
 
 @dataclass(frozen=True)
 class Cursor:
-    """A reader's position: just after the record with id ``last_id`` in file (dev, ino)."""
+    """A reader's position: ``offset`` in the log file that had inode (dev, ino) when the
+    position was taken, after the record ``last_id`` (the last one read, in that file or
+    in the file before it). The inode is where to look; ``last_id`` is the proof."""
 
     dev: int
     ino: int
@@ -64,17 +72,25 @@ def max_line_bytes(body_max_bytes: int) -> int:
 
 
 class LineQuarantine:
-    """Copies bad lines into ``quarantine/lines/``; one file per (file, offset), so many
-    readers meeting the same bad line store it once. The log itself is never changed."""
+    """Copies bad lines into ``quarantine/lines/``; one file per (file, offset, content),
+    so many readers meeting the same bad line store it once. The log itself is never
+    changed. The content's digest is in the name because the inode number is not an
+    identity: a later log file may get it, and a bad line at the same offset."""
 
     def __init__(self, paths: StatePaths) -> None:
         self.paths = paths
         self.count = 0
 
+    @property
+    def dir(self) -> Path:
+        """``quarantine/lines`` (checked; made only when a line is stored)."""
+        return self.paths.dir("quarantine", "lines")
+
     def __call__(self, bad: BadLine) -> None:
         self.count += 1
         folder = self.paths.dir("quarantine", "lines", create=True)  # checked before use
-        path = folder / f"{bad.dev}-{bad.ino}-{bad.offset}.json"
+        digest = hashlib.blake2b(bad.data, digest_size=8).hexdigest()
+        path = folder / f"{bad.dev}-{bad.ino}-{bad.offset}-{digest}.json"
         entry = {
             "offset": bad.offset,
             "reason": bad.reason,
@@ -292,6 +308,7 @@ class LogTailer:
             self.close()
 
     def _find_archive_seq(self, ident: tuple[int, int], *, fresh: bool = False) -> int | None:
+        # ``ident`` is always the file we hold open, so no other file can have its number
         for seq, path in reversed(self._archives(fresh=fresh)):
             try:
                 st = os.stat(path)
@@ -310,12 +327,18 @@ class LogTailer:
             if self._open_file(self.paths.log, None, 0):
                 assert self._fd is not None
                 self._offset = os.fstat(self._fd).st_size
+                # the record before it, so that this position can be handed over (and
+                # proven when resumed: ``log --follow`` takes it before the backward read)
+                self._last_id = _last_record(self._fd, self._offset, self.max_line)[1]
             return
         old = self._archives()
         if not (old and self._open_file(old[0][1], old[0][0], 0)):
             self._open_file(self.paths.log, None, 0)
 
     def _open_cursor(self, cursor: Cursor) -> bool:
+        """Open the cursor's file at its offset. The inode number only says where to look
+        first: ext4 gives a freed one to the next new file at once (the cursor's file may
+        be long deleted by retention), so the file is accepted only by its content."""
         ident = (cursor.dev, cursor.ino)
 
         def candidates() -> Iterator[tuple[int | None, Path]]:
@@ -328,28 +351,64 @@ class LogTailer:
             except FileNotFoundError:
                 continue
             if (st.st_dev, st.st_ino) == ident and st.st_size >= cursor.offset:
-                if self._open_file(path, seq, cursor.offset) and self._verify(cursor):
+                if self._open_file(path, seq, cursor.offset) and self._verify(cursor, seq):
                     self._last_id = cursor.last_id
                     return True
                 self.close()
         return False
 
-    def _verify(self, cursor: Cursor) -> bool:
-        """The line ending at the cursor must carry ``last_id`` (guards inode reuse)."""
-        if cursor.offset == 0:
-            return True
-        if cursor.last_id is None:
-            return False
+    def _verify(self, cursor: Cursor, seq: int | None) -> bool:
+        """The open file is the cursor's: the last record before the offset is
+        ``last_id`` (passing blank and corrupt lines), or, when there is none before it
+        in this file, the record that ends the file before this one is. Record ids are
+        unique and a record is in one file only (rotation renames, never copies), so no
+        other file passes this."""
         assert self._fd is not None
-        back = min(cursor.offset, self.max_line + 2)
-        tail = os.pread(self._fd, back, cursor.offset - back)
-        if not tail.endswith(b"\n"):
-            return False
-        line = tail[:-1].rsplit(b"\n", 1)[-1]
-        try:
-            return parse_line(line).id == cursor.last_id
-        except ValueError:
-            return True  # the cursor sits after a quarantined line: nothing to compare
+        decided, found = _last_record(self._fd, cursor.offset, self.max_line)
+        if not decided:
+            return False  # corrupt lines all the way back: the position cannot be proven
+        if found is not None:
+            return found == cursor.last_id
+        if cursor.last_id is None:
+            return True  # nothing was read before it, anywhere: the start of the file
+        older = [p for s, p in self._archives() if seq is None or s < seq]
+        return bool(older) and _last_record_of(older[-1], self.max_line) == cursor.last_id
+
+
+def _last_record(fd: int, end: int, max_line: int) -> tuple[bool, str | None]:
+    """``(True, id)`` of the last valid record whose line ends at or before ``end`` in the
+    file on ``fd``, ``(True, None)`` when there is none, ``(False, None)`` when corrupt
+    lines fill all ``8 * max_line`` bytes looked at (no log we wrote has that)."""
+    window = 4096
+    while True:
+        start = max(0, end - window)
+        lines = os.pread(fd, end - start, start).split(b"\n")
+        lines.pop()  # after the last newline: not a whole line
+        if start > 0:
+            lines.pop(0)  # begins before the window
+        for line in reversed(lines):
+            if line.strip() and len(line) <= max_line:  # what the tailer reads as a record
+                try:
+                    return True, parse_line(line).id
+                except ValueError:
+                    continue
+        if start == 0:
+            return True, None
+        if window >= 8 * max_line:
+            return False, None
+        window *= 4
+
+
+def _last_record_of(path: Path, max_line: int) -> str | None:
+    """The id of the last record of the file at ``path`` (``None``: none, or gone)."""
+    try:
+        fd = _atomic.open_state(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _last_record(fd, os.fstat(fd).st_size, max_line)[1]
+    finally:
+        os.close(fd)
 
 
 def read_recent(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from claudeswarm import _atomic, _json
-from claudeswarm.errors import StateError
+from claudeswarm.errors import StateError, UsageError
 from claudeswarm.paths import StatePaths
 from claudeswarm.task_model import (
     Lease,
@@ -120,7 +120,13 @@ def bump(paths: StatePaths) -> None:
 
 
 def mark(paths: StatePaths) -> tuple[int, int]:
-    """The pending mark's (inode, size): equal values mean no task became claimable."""
+    """The pending mark's (inode, size): equal values mean no task became claimable.
+
+    Only a cache hint: a mark replaced when full (or deleted) can come back with the same
+    inode number and grow to the same size, and then a claimer keeps its cached listing
+    for at most ``QUEUE_SECONDS``, or until it runs out. A claim is still one rename, so
+    nothing is claimed twice; a task made claimable meanwhile is claimed a moment later.
+    """
     try:
         st = os.lstat(mark_path(paths))
     except FileNotFoundError:
@@ -145,7 +151,9 @@ def read_task(path: Path, status: str) -> Task:
 
 
 def read_with_inode(path: Path, status: str) -> tuple[Task, int]:
-    """The task in ``path`` and the inode it was read from (one open, no race).
+    """The task in ``path`` and the inode it was read from (one open, no race). The
+    number names the file only while it exists: never keep it to recognise a file later
+    (ext4 gives a freed number to the next new file at once).
 
     Anything that is not a readable task file (a symlink, a directory, a FIFO, more than
     ``MAX_TASK_BYTES``, bad JSON, a bad field) raises ``ValueError`` so the caller can
@@ -242,8 +250,17 @@ def write_task(paths: StatePaths, task: Task, dest: Path, *, durable: bool) -> N
     The temp file lives in ``tmp/`` so a half-written file never shows in a state
     directory listing; its name carries our pid so ``reap`` can clear a dead writer's.
     """
-    data = (_json.dumps(record(task)) + "\n").encode()
+    data = _encode(task)
     _atomic.write_bytes(dest, data, durable=durable, tmp_dir=state_dir(paths, "tmp"))
+
+
+def _encode(task: Task) -> bytes:
+    """The task file's bytes, made before any file is created (so a task that cannot be
+    encoded leaves nothing behind, not even an empty temp file)."""
+    try:
+        return (_json.dumps(record(task)) + "\n").encode()
+    except UnicodeEncodeError:  # lone surrogates: undecodable bytes decoded by Python
+        raise UsageError(f"task {task.id}: its text is not valid UTF-8") from None
 
 
 def create_task(paths: StatePaths, task: Task) -> bool:
@@ -251,12 +268,16 @@ def create_task(paths: StatePaths, task: Task) -> bool:
     ``pending/``, drop the temp name, fsync ``pending/``. ``False`` if a task file of that
     name exists already (an id collision, e.g. from forked id generators): unlike a
     rename, the link never replaces another task."""
+    data = _encode(task)
     dest = state_dir(paths, "pending") / task.name
     tmp = state_dir(paths, "tmp") / f"{task.name}.{os.getpid()}.{os.urandom(4).hex()}"
     fd = _atomic.open_state(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
-        os.write(fd, (_json.dumps(record(task)) + "\n").encode())
+        os.write(fd, data)
         os.fsync(fd)
+    except BaseException:
+        os.unlink(tmp)  # a full disk must not leave a partial temp file either
+        raise
     finally:
         os.close(fd)
     try:

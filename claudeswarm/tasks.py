@@ -194,8 +194,18 @@ class TaskBoard:
         os.rename(path, dest)
         _atomic.fsync_dir(dest.parent)
         if state in ("pending", "done"):  # claimable again, or may unblock dependents
-            bump(self.paths)
+            self.bump()
         return replace(task, status=state, owner=None)
+
+    def bump(self) -> None:
+        """Tell claimers that a task may have become claimable, after the change is
+        committed. Best effort: failing here must not report the committed change as
+        failed (a retry would repeat it), and claimers re-list ``pending/`` within
+        ``QUEUE_SECONDS`` anyway."""
+        try:
+            bump(self.paths)
+        except (OSError, SwarmError) as exc:
+            self.warn(f"could not signal claimers ({exc}); they see the change within seconds")
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -285,7 +295,7 @@ class TaskBoard:
                 break
         else:  # pragma: no cover - needs three 80-bit collisions in a row
             raise SwarmError("could not find a free task id")
-        bump(self.paths)
+        self.bump()
         self.event("created", task, created_by, f"priority {priority}")
         return task
 

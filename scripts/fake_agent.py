@@ -16,7 +16,8 @@ name, the way npm installs CLIs (``node /usr/bin/claude``)::
 Options: ``--record PATH`` (or env ``FAKE_AGENT_RECORD``), ``--join [NAME]`` (register
 this pane first; ``-`` for the default name), ``--busy`` (show Claude Code's
 "esc to interrupt" status line, for the screen heuristic), ``--ignore`` (record nudges
-but never read). Ctrl-D or SIGTERM ends it.
+but never read), ``--editor CMD`` (the line ``/edit`` runs CMD with the terminal and
+waits for it, as an agent opening ``$EDITOR`` does). Ctrl-D or SIGTERM ends it.
 """
 
 from __future__ import annotations
@@ -81,17 +82,36 @@ def join(rec: Recorder, name: str) -> str | None:
     return got
 
 
-def handle_line(rec: Recorder, line: bytes, name: str | None, read: bool) -> None:
+def run_editor(rec: Recorder, command: str) -> None:
+    """Run ``command`` on our terminal and wait, then take the terminal back (as a
+    job-control shell does) in case it moved into a process group of its own."""
+    import shlex
+
+    rec.event(kind="editor", state="open")
+    subprocess.run(shlex.split(command), check=False)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.tcsetpgrp(0, os.getpgrp())
+    rec.event(kind="editor", state="closed")
+    sys.stdout.write("\r\n> ")
+    sys.stdout.flush()
+
+
+def handle_line(
+    rec: Recorder, line: bytes, name: str | None, read: bool, editor: str | None = None
+) -> None:
     text = line.decode("utf-8", "replace")
     rec.event(kind="line", line=text)
     if read and "claudeswarm inbox" in text:
         run_inbox(rec, name)
+    elif editor and text == "/edit":
+        run_editor(rec, editor)
     else:
         sys.stdout.write("\r\n> ")
         sys.stdout.flush()
 
 
-def loop(rec: Recorder, name: str | None, read: bool) -> None:
+def loop(rec: Recorder, name: str | None, read: bool, editor: str | None = None) -> None:
     buf = b""
     while True:
         data = os.read(0, 65536)
@@ -101,7 +121,7 @@ def loop(rec: Recorder, name: str | None, read: bool) -> None:
         for byte in data:
             ch = bytes([byte])
             if ch in (b"\r", b"\n"):
-                handle_line(rec, buf, name, read)
+                handle_line(rec, buf, name, read, editor)
                 buf = b""
             elif ch == b"\x04" and not buf:
                 return
@@ -118,6 +138,7 @@ def main() -> int:
     parser.add_argument("--join", metavar="NAME", help="register first ('-': default name)")
     parser.add_argument("--busy", action="store_true", help="show a busy status line")
     parser.add_argument("--ignore", action="store_true", help="never read the inbox")
+    parser.add_argument("--editor", metavar="CMD", help="what the line /edit runs")
     parser.add_argument("words", nargs="*", help="ignored (lets a test dress it up)")
     ns = parser.parse_args()
     if not ns.record:
@@ -134,7 +155,7 @@ def main() -> int:
     try:
         if saved is not None:
             tty.setraw(0)
-        loop(rec, name, not ns.ignore)
+        loop(rec, name, not ns.ignore, ns.editor)
     finally:
         if saved is not None:
             with contextlib.suppress(termios.error):

@@ -94,14 +94,36 @@ def run_cli(
     )
 
 
+_STAND_INS: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _end_stand_ins() -> Iterator[None]:
+    yield
+    while _STAND_INS:
+        proc = _STAND_INS.pop()
+        proc.kill()
+        proc.wait()
+
+
+def stand_in_pid() -> int:
+    """A live process that is no ancestor of the test's CLI calls (ended after the test):
+    an agent bound to it is somebody else, as a real agent in its own pane is."""
+    proc = subprocess.Popen(["sleep", "3600"])
+    _STAND_INS.append(proc)
+    return proc.pid
+
+
 def register(
     paths: StatePaths, name: str, *, pane: str | None = None, pid: int | None = None
 ) -> None:
     """Put an agent bound to ``pane`` straight into the registry, as ``join`` inside that
-    pane would (for tests about identity, not about tmux: no server is involved)."""
+    pane would (for tests about identity, not about tmux: no server is involved). Its
+    process is ``pid``, by default a fresh :func:`stand_in_pid`: never the test process,
+    whose CLI calls would then run under the agent and be it (process ancestry)."""
     from claudeswarm import registry
 
-    pid = os.getpid() if pid is None else pid
+    pid = stand_in_pid() if pid is None else pid
     rec = registry.AgentRecord(
         name=name, pane=pane, pid=pid, start_time=registry.process_start_time(pid), state="active"
     )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, cli_env, register, run_cli
+from conftest import FakeClock, cli_env, register, run_cli, stand_in_pid
 
 from claudeswarm import identity, messaging
 from claudeswarm.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
@@ -15,8 +15,8 @@ from claudeswarm.messaging import Swarm
 
 @pytest.fixture
 def team(swarm: Swarm) -> Swarm:
-    for name in ("alice", "bob", "carol"):
-        identity.join(swarm, name)
+    for name in ("alice", "bob", "carol"):  # each its own process, none of them this one
+        identity.join(swarm, name, pid=stand_in_pid())
     return swarm
 
 

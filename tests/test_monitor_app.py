@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -274,12 +275,17 @@ def test_panels_reload_only_when_their_files_change(
     swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fake ``claudeswarm.locks``/``claudeswarm.tasks`` (not on this branch) count how
-    often they are read: polling alone reads nothing; a changed file reloads its panel."""
+    often they are read: polling alone reads nothing; a changed file reloads its panel.
+    (The files are dated 1 s back: one changed less than 0.2 s before a look is looked
+    at once more when it has settled.)"""
     fakes = sample_fakes()
     install_fakes(monkeypatch, fakes)
+    past = time.time_ns() - 10**9
     for state in ("pending", "claimed", "done", "failed"):
         (swarm.paths.state / "tasks" / state).mkdir(parents=True)
+        os.utime(swarm.paths.state / "tasks" / state, ns=(past, past))
     (swarm.paths.file("locks.json")).write_text("{}")
+    os.utime(swarm.paths.file("locks.json"), ns=(past, past))
 
     async def scenario() -> None:
         app = create_app(swarm, poll=0.01)

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import register
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, FakeAgent, Lab, pid_alive
 
 from claudeswarm import delivery
 from claudeswarm.errors import EXIT_REFUSED
 from claudeswarm.models import MessageRecord
+from claudeswarm.paths import resolve
 
 pytestmark = pytest.mark.tmux
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1") or 1)
@@ -56,8 +58,9 @@ def hostile(marker_dir: Path) -> list[str]:
 
 def _lab(server: Any, session: Any, project: Path, **env: str) -> Lab:
     lab = Lab(server, session, project, CLAUDESWARM_BODY_MAX_BYTES="30000", **env)
-    out = lab.cli("join", "bob")  # the sender, outside tmux (no pane)
-    assert out.returncode == 0, out.stderr
+    # the sender, outside tmux (no pane), a process of its own: were it this test's process
+    # (``join`` from here), every CLI call of the test would be bob (process ancestry)
+    register(resolve(str(project / ".claudeswarm")), "bob")
     return lab
 
 
@@ -111,7 +114,7 @@ def test_a_bash_pane_never_executes_anything_from_a_message(
     markers.mkdir()
     # 1. a shell that joined: registered, but no agent runs there, so nothing is typed
     shell = lab.bash()
-    assert lab.cli("join", "shelly", pane=shell).returncode == 0
+    assert lab.typed(shell, "join", "shelly")[0] == 0
     assert lab.cli("state", "idle", "--as", "shelly").returncode == 0
     for body in hostile(markers):
         _send(lab, "shelly", body)
@@ -246,7 +249,7 @@ def test_status_reports_logged_nudged_read_honestly(
 ) -> None:
     lab = _lab(server, session, project)
     ann = lab.fake("claude", join="ann", flags=("--ignore",))
-    assert lab.cli("join", "carl").returncode == 0  # no pane: logged only
+    register(resolve(str(project / ".claudeswarm")), "carl")  # no pane: logged only
     out = lab.cli("send", "--as", "bob", "ann", "carl", "status check", "--json")
     rec = json.loads(out.stdout)
     lab.wait_nudges(1, rec["id"])

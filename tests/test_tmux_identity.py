@@ -107,9 +107,9 @@ def test_dead_process_is_gone_and_rejoin_after_server_restart_takes_the_name_bac
     lab = Lab(server, session, project)
     agent = lab.fake("claude", join="backend")
     other = lab.fake("claude")
-    taken = lab.cli("join", "backend", pane=other.pane)
-    assert taken.returncode == EXIT_REFUSED, taken.stderr
-    assert "backend" in taken.stderr
+    code, err = lab.typed(lab.bash(), "join", "backend")
+    assert code == EXIT_REFUSED, err
+    assert "backend" in err
 
     os.kill(agent.pid, signal.SIGTERM)
     retry_until(lambda: not pid_alive(agent.pid), WAIT)
@@ -128,3 +128,18 @@ def test_dead_process_is_gone_and_rejoin_after_server_restart_takes_the_name_bac
     explicit = lab.fake("codex", join="backend")  # an explicit NAME of a dead agent
     assert explicit.name == "backend"
     assert _agents(lab)["backend"]["pid"] == explicit.pid
+
+
+def test_tmux_pane_alone_does_not_bind_a_caller_to_a_pane(
+    server: Any, session: Any, project: Path
+) -> None:
+    """A process outside a pane that sets ``TMUX_PANE`` to it cannot join there: that
+    would rename the pane's agent and take its process."""
+    lab = Lab(server, session, project)
+    bob = lab.fake("claude", join="bob")
+    before = _agents(lab)
+    for args in (("join", "mallory"), ("join",)):
+        out = lab.cli(*args, pane=bob.pane)
+        assert out.returncode == EXIT_REFUSED, (args, out.stderr)
+        assert out.stderr.count("\n") == 1 and "does not run in that pane" in out.stderr
+    assert _agents(lab) == before

@@ -131,6 +131,17 @@ class Lab:
         retry_until(lambda: bool(self.tm.capture(pane).strip()), WAIT)
         return pane
 
+    def typed(self, pane: str, *args: str) -> tuple[int, str]:
+        """Type ``claudeswarm ARGS`` into the bash ``pane`` (a process really in that
+        pane, unlike :meth:`cli`); its exit code and stderr."""
+        self.count += 1
+        out = self.records / f"typed-{self.count}"
+        cmd = shlex.join([sys.executable, "-m", "claudeswarm", *args])
+        self.tm.send_literal(pane, f"{cmd} 2>{out}.err; echo $? >{out}.tmp; mv {out}.tmp {out}")
+        self.tm.send_enter(pane)
+        retry_until(out.exists, WAIT)
+        return int(out.read_text()), out.with_suffix(".err").read_text()
+
     def screen(self, pane: str) -> str:
         return self.tm.capture(pane, 50)
 

@@ -59,3 +59,30 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name in modules:
         importlib.import_module(f"claudeswarm.cli.{name}").register(app)
     return app
+
+
+def run(argv: list[str], command: str | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code.
+
+    The parser's own errors (a bad option value, a missing argument, an unknown command)
+    are one line on stderr saying where help is, exit 2, like every other usage error;
+    click would print the usage block above them. A group called without a command
+    prints its help (stdout) and exits 2.
+    """
+    # typer (pinned below 0.29) vendors click: its exception classes live there
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    cli = typer.main.get_command(build_app(command))
+    try:
+        code = cli.main(args=argv, prog_name="claudeswarm", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        return exc.exit_code
+    except typer.TyperException as exc:  # click's ClickException and its subclasses
+        text = " ".join(exc.format_message().split()).rstrip(".")
+        if isinstance(exc, UsageError):
+            text += f" (see '{exc.ctx.command_path if exc.ctx else 'claudeswarm'} --help')"
+        return _common.fail(text, exc.exit_code).exit_code
+    except typer.Abort:
+        return _common.fail("aborted", 1).exit_code
+    return code if isinstance(code, int) else 0

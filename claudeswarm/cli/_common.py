@@ -6,16 +6,20 @@ Library modules are imported inside command bodies so a call pays only for what 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from claudeswarm.errors import EXIT_ERROR, SwarmError
+from claudeswarm.errors import EXIT_ERROR, SwarmError, UsageError
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,8 +27,14 @@ R = TypeVar("R")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AsOpt = Annotated[
     str | None,
-    typer.Option("--as", help="Act as this agent (outside tmux; env CLAUDESWARM_AGENT)."),
+    typer.Option(
+        "--as",
+        help="Act as this agent (env CLAUDESWARM_AGENT); refused under another agent's process.",
+    ),
 ]
+
+#: longest error line printed (longer ones lose their middle)
+ERROR_MAX = 400
 
 _state: dict[str, Any] = {"state_dir": None}
 
@@ -42,20 +52,107 @@ def swarm() -> Any:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Print ``claudeswarm: message`` on stderr; return the Exit to raise."""
+    """Print ``claudeswarm: message`` on stderr; return the Exit to raise.
+
+    The line is made inert (it may echo input) and a huge one loses its middle: an
+    error quoting a 100 KB argument still fits a terminal line and keeps its advice.
+    """
     from claudeswarm.sanitize import inert
 
-    print(f"claudeswarm: {inert(message)}", file=sys.stderr)
+    text = inert(message)
+    if len(text) > ERROR_MAX:
+        head, tail = ERROR_MAX // 2, ERROR_MAX // 3
+        cut = len(text) - head - tail
+        text = f"{text[:head]}...({cut} characters cut)...{text[-tail:]}"
+    with contextlib.suppress(BrokenPipeError):  # nobody reads it: the exit code still says
+        print(f"claudeswarm: {text}", file=sys.stderr, flush=True)
     return typer.Exit(code)
 
 
+def warn(line: str) -> None:
+    """Print ``claudeswarm: warning: line`` on stderr (made inert); the exit code stays."""
+    from claudeswarm.sanitize import inert
+
+    with contextlib.suppress(BrokenPipeError):  # nobody reads it: nothing to report to
+        print(f"claudeswarm: warning: {inert(line)}", file=sys.stderr, flush=True)
+
+
+def after_commit(done: str, step: Callable[[], R]) -> R | None:
+    """Run a best-effort ``step`` once the command's effect is committed.
+
+    Its failure is one warning line naming what was done, never the exit code: a
+    command reports failure only when its effect was not committed, or a retry would
+    repeat it (a second message, a second task).
+    """
+    try:
+        return step()
+    except (SwarmError, OSError) as exc:
+        warn(f"{done}, but {exc}")
+        return None
+
+
+def parsed(name: str, parse: Callable[[str], R]) -> Callable[[Any], R]:
+    """A typer ``parser=`` from one of :mod:`claudeswarm.timeutil`'s parsers: its
+    :class:`UsageError` becomes click's ``BadParameter``, which names the option.
+    ``name`` is what ``--help`` shows as the value (``DURATION``, ``COUNT``, ``WHEN``)."""
+
+    def convert(value: Any) -> R:
+        if not isinstance(value, str):
+            return value  # type: ignore[no-any-return]  # a default, already converted
+        try:
+            return parse(value)
+        except UsageError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
+
+
+def count(low: int = 0, high: int | None = None) -> Callable[[Any], int]:
+    """Parser for a whole number within ``low``..``high`` (default ``MAX_COUNT``)."""
+
+    def parse(text: str) -> int:
+        from claudeswarm import timeutil
+
+        return timeutil.parse_count(
+            text, low=low, high=timeutil.MAX_COUNT if high is None else high
+        )
+
+    return parsed("count", parse)
+
+
+def _duration(text: str) -> float:
+    from claudeswarm.timeutil import parse_duration
+
+    return parse_duration(text)
+
+
+def _when(text: str) -> datetime:
+    from claudeswarm.timeutil import parse_when
+
+    return parse_when(text)
+
+
+#: parser for a duration (``90s``, ``10m``, ``1.5``) in seconds
+duration = parsed("duration", _duration)
+#: parser for a moment: ``10m`` (ago) or an ISO-8601 time, as an aware UTC datetime
+when = parsed("when", _when)
+
+
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code."""
+    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code.
+
+    A reader that stopped reading our output (``claudeswarm log | head -1``) is no error:
+    the command ends quietly with 0, its effect (if any) committed before it printed;
+    :func:`claudeswarm.cli.main` then sends the broken stream to /dev/null.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
         except SwarmError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except OSError as exc:
@@ -102,10 +199,13 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def emit(data: Any, as_json: bool, text: Callable[[], str]) -> None:
-    """Print ``data`` as JSON, or ``text()`` for people."""
+    """Print ``data`` as JSON, or ``text()`` for people, made inert: it may echo input
+    (a title, a reason, a pattern), which must never reach the terminal raw."""
     if as_json:
         print_json(data)
     else:
         out = text()
         if out:
-            print(out)
+            from claudeswarm.sanitize import inert
+
+            print(inert(out, keep_newlines=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TextIO
 
 EVENTS = ("session-start", "prompt", "pre-tool", "post-tool", "stop")
 
@@ -27,9 +28,9 @@ def fast_hook(argv: list[str]) -> int | None:
     if argv[1] not in EVENTS and argv[1] != "install" and not argv[1].startswith("-"):
         # A typo in an agent's settings must not block it: usage errors exit 2, which
         # Claude Code reads as "refuse this tool call", so an unknown event exits 1.
-        print(
+        _say(
             f"claudeswarm: unknown hook event {argv[1]!r}; use one of {', '.join(EVENTS)}",
-            file=sys.stderr,
+            sys.stderr,
         )
         return 1
     if argv[1] not in EVENTS:
@@ -39,11 +40,13 @@ def fast_hook(argv: list[str]) -> int | None:
     return run(argv[1], "--json" in argv[2:], state_dir)
 
 
-def _read_stdin() -> bytes:
+def _read_stdin(limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the hook input: one byte past the limit tells an
+    oversize input apart, and an endless one (``< /dev/zero``) is never read to its end."""
     if sys.stdin is None or sys.stdin.isatty():
         return b""  # run by hand: no hook input to wait for
     try:
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(limit + 1)
     except (OSError, ValueError):
         return b""
 
@@ -57,19 +60,34 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
         from claudeswarm import hooks
         from claudeswarm.messaging import open_swarm
 
-        result = hooks.run(open_swarm(state_dir), event, hooks.parse_input(_read_stdin()))
+        raw = _read_stdin(hooks.MAX_INPUT)
+        if len(raw) > hooks.MAX_INPUT:  # still a hook: it goes on as if given {}
+            size = f"{hooks.MAX_INPUT >> 20} MiB"
+            _say(f"claudeswarm hook {event}: hook input is larger than {size}; ignored", sys.stderr)
+        result = hooks.run(open_swarm(state_dir), event, hooks.parse_input(raw))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # noqa: BLE001 - a hook must never break the agent
-        print(f"claudeswarm hook {event}: {inert(str(exc) or type(exc).__name__)}", file=sys.stderr)
+        _say(f"claudeswarm hook {event}: {inert(str(exc) or type(exc).__name__)}", sys.stderr)
         return 0
     if as_json:
         doc = {**result.__dict__, "messages": list(result.messages), "exit_code": result.exit_code}
-        print(json_safe(json.dumps(doc, ensure_ascii=False)))
+        _say(json_safe(json.dumps(doc, ensure_ascii=False)), sys.stdout)
     elif result.action == "context":
-        print(result.text)
+        _say(result.text, sys.stdout)
     elif result.action == "continue":
-        print(json_safe(json.dumps({"decision": "block", "reason": result.text})))
+        _say(json_safe(json.dumps({"decision": "block", "reason": result.text})), sys.stdout)
     if result.action == "block":
-        print(result.text, file=sys.stderr)
+        _say(result.text, sys.stderr)
     return result.exit_code
+
+
+def _say(text: str, stream: TextIO) -> None:
+    """Write one line of hook output: a reader that closed early (``| true``) loses it,
+    and the hook still exits as it decided (a refusal stays exit 2)."""
+    from claudeswarm.cli import reader_gone
+
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        reader_gone(stream)

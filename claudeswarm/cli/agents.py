@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    duration,
+    emit,
+    guarded,
+    swarm,
+    table,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +59,7 @@ def join(
 def leave(
     name: Annotated[
         str | None,
-        typer.Option("--as", help="Agent to remove (default: this pane's or CLAUDESWARM_AGENT)."),
+        typer.Option("--as", help="Agent to remove (default: you); refused under another agent."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -64,7 +74,8 @@ def leave(
 
 @guarded
 def whoami(as_json: JsonOpt = False) -> None:
-    """Print which agent this pane (or CLAUDESWARM_AGENT) is."""
+    """Print which agent you are: the registered agent whose process runs this command,
+    else CLAUDESWARM_AGENT or this pane's agent."""
     from claudeswarm import messaging, registry
 
     sw = swarm()
@@ -114,7 +125,10 @@ def discover(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
     ] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between scans.")] = 2.0,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", parser=duration, help="Time between scans: 2 (s), 500ms."),
+    ] = 2.0,
     socket: Annotated[
         str | None,
         typer.Option("--socket", help="tmux server socket path (default: $TMUX, else default)."),
@@ -139,6 +153,7 @@ def discover(
         emit(rows, as_json, functools.partial(_rows, rows))
         if not watch:
             return
+        sys.stdout.flush()  # through a pipe too, each scan as it comes
         time.sleep(max(interval, 0.2))
         if not as_json:
             print()
@@ -157,7 +172,9 @@ def state(
     sw = swarm()
     me = messaging.resolve_sender(sw, as_name)
     rec = identity.set_state(sw, me, value)
-    kicked = delivery.turned_idle(sw, me) if value == "idle" else False
+    kicked = value == "idle" and bool(
+        after_commit(f"{me} is idle", lambda: delivery.turned_idle(sw, me))
+    )
     emit(
         {"agent": me, "state": rec.state, "nudging_pending": kicked},
         as_json,

@@ -77,8 +77,8 @@ def install(
 
     sw = swarm()
     path = Path(settings) if settings else sw.paths.root / ".claude" / "settings.json"
+    ensure_state(sw.paths)  # first: a failure after the settings are written would lie
     res = do_install(path, command)
-    ensure_state(sw.paths)
 
     def text() -> str:
         if res.unchanged:

@@ -1,6 +1,7 @@
 """``lock``, ``unlock``, ``refresh``, ``locks``, ``who``: file leases from the shell.
 
-The holder of a lease taken here is the calling agent (``--as``, ``CLAUDESWARM_AGENT`` or
+The holder of a lease taken here is the calling agent (:mod:`claudeswarm.caller`: the
+registered agent whose process runs this command, else ``--as``, ``CLAUDESWARM_AGENT`` or
 this pane's registered agent). Its process is the agent's registered pid when the agent
 is registered (``join``), otherwise the calling shell (``os.getppid()``): an unregistered
 caller's lease is reclaimable as soon as that shell exits.
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, guarded, swarm, table
 
 if TYPE_CHECKING:
     from claudeswarm.leases import Lease
@@ -64,17 +65,23 @@ def lock(
     patterns: Patterns,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (shown to others).")] = "",
     ttl: Annotated[
-        str | None,
+        float | None,
         typer.Option(
-            "--ttl", help="Lease time without a heartbeat, e.g. 10m (setting lock_ttl_seconds)."
+            "--ttl",
+            parser=duration,
+            help="Lease time without a heartbeat, e.g. 10m (setting lock_ttl_seconds).",
         ),
     ] = None,
     shared: Annotated[
         bool, typer.Option("--shared", help="Shared: coexists with other shared locks only.")
     ] = False,
     wait: Annotated[
-        str | None,
-        typer.Option("--wait", help="Wait up to DURATION (e.g. 30s) for the lock to be free."),
+        float | None,
+        typer.Option(
+            "--wait",
+            parser=duration,
+            help="Wait up to DURATION (e.g. 30s) for the lock to be free.",
+        ),
     ] = None,
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
@@ -83,15 +90,9 @@ def lock(
     holder, its pane, its pattern, its age and its reason. Exit 4 when --wait timed out.
     A lease held by a dead process, or not refreshed within its TTL, is broken (and the
     break announced in the log)."""
-    from claudeswarm.timeutil import parse_duration
-
     mgr = _manager(as_name)
     lease = mgr.acquire(
-        patterns,
-        mode="shared" if shared else "exclusive",
-        reason=reason,
-        ttl=parse_duration(ttl) if ttl else None,
-        wait=parse_duration(wait) if wait else None,
+        patterns, mode="shared" if shared else "exclusive", reason=reason, ttl=ttl, wait=wait
     )
     _warn(mgr)
     emit(
@@ -143,15 +144,15 @@ def refresh(
     patterns: Annotated[
         list[str] | None, typer.Argument(help="Only leases holding these patterns.")
     ] = None,
-    ttl: Annotated[str | None, typer.Option("--ttl", help="Also set a new TTL.")] = None,
+    ttl: Annotated[
+        float | None, typer.Option("--ttl", parser=duration, help="Also set a new TTL.")
+    ] = None,
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Renew the heartbeat of your leases (all, or those holding PATTERN...)."""
-    from claudeswarm.timeutil import parse_duration
-
     mgr = _manager(as_name)
-    leases = mgr.refresh(patterns or None, ttl=parse_duration(ttl) if ttl else None)
+    leases = mgr.refresh(patterns or None, ttl=ttl)
     emit(leases, as_json, lambda: f"refreshed {len(leases)} lease(s)")
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime  # typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, print_json, swarm
+from claudeswarm.cli._common import (
+    AsOpt,
+    JsonOpt,
+    after_commit,
+    count,
+    emit,
+    guarded,
+    print_json,
+    swarm,
+    warn,
+    when,
+)
 
 if TYPE_CHECKING:
     from claudeswarm.messaging import InboxResult, Swarm
@@ -64,7 +77,7 @@ def send(
     rec = messaging.send(
         sw, sender, to, message, type="urgent" if urgent else mtype, reply_to=reply_to
     )
-    _nudge(sw, rec)
+    after_commit(f"sent {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
 
 
@@ -82,31 +95,25 @@ def broadcast(
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
     rec = messaging.broadcast(sw, sender, message, type=mtype, reply_to=reply_to)
-    _nudge(sw, rec)
+    after_commit(f"broadcast {rec.id}", lambda: _nudge(sw, rec))
     emit(rec, as_json, lambda: f"broadcast {rec.id}")
 
 
 def _nudge(sw: Swarm, rec: MessageRecord) -> None:
-    """The record is logged; start the detached nudger if anyone can be nudged.
+    """The record is logged; start the detached nudger if anyone can be nudged (best
+    effort: the log is the truth, a nudge only says "look").
 
     Settings were checked when they were loaded (before logging). The delivery layer is
     imported only when some recipient has a pane: a send that nudges nobody skips it.
     """
-    import warnings
-
     from claudeswarm import registry
-    from claudeswarm.errors import StateWarning, SwarmError
 
     if sw.settings.nudge == "never":
         return
-    try:
-        if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
-            from claudeswarm import delivery
+    if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
+        from claudeswarm import delivery
 
-            delivery.after_send(sw, rec)
-    except (SwarmError, OSError) as exc:  # the send is committed: report, do not fail it
-        note = f"{rec.id} is logged, but no nudge was queued: {exc}"
-        warnings.warn(StateWarning(note), stacklevel=2)
+        delivery.after_send(sw, rec)
 
 
 @guarded
@@ -114,7 +121,10 @@ def inbox(
     limit: Annotated[
         int | None,
         typer.Option(
-            "--limit", "-n", help="Show at most N (the oldest unread); the rest stay unread."
+            "--limit",
+            "-n",
+            parser=count(1),
+            help="Show at most N (the oldest unread); the rest stay unread.",
         ),
     ] = None,
     peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
@@ -145,12 +155,15 @@ def inbox(
         return
     while True:
         res = messaging.inbox(sw, me, limit=limit, peek=peek)
+        for line in res.warnings:
+            warn(line)
         if as_json and (res.messages or not follow):
             print_json(res)
         elif not as_json:
             _print_inbox(res, follow)
         if not follow:
             return
+        sys.stdout.flush()  # through a pipe too, each batch as it comes
         time.sleep(0.25)
 
 
@@ -165,7 +178,9 @@ def _print_inbox(res: InboxResult, follow: bool) -> None:
 
 @guarded
 def log(
-    n: Annotated[int, typer.Option("-n", help="How many of the newest messages.")] = 20,
+    n: Annotated[
+        int, typer.Option("-n", parser=count(), help="How many of the newest messages.")
+    ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
     ] = False,
@@ -177,7 +192,8 @@ def log(
         typer.Option("--agent", "-a", help="Only messages from or to this agent (repeatable)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only since WHEN: 10m, 2h (ago) or an ISO time.")
+        datetime | None,
+        typer.Option("--since", parser=when, help="Only since WHEN: 10m, 2h (ago) or an ISO time."),
     ] = None,
     grep: Annotated[
         list[str] | None,
@@ -188,16 +204,13 @@ def log(
     """Show the message log (everyone's messages), newest last."""
     from claudeswarm import messaging
     from claudeswarm.filters import MessageFilter
-    from claudeswarm.timeutil import parse_when
 
-    if n < 0:
-        raise typer.BadParameter("-n must not be negative")
     for t in mtype or ():
         messaging.check_type(t)
     filt = MessageFilter(
         types=frozenset(mtype) if mtype else None,
         agents=frozenset(agent) if agent else None,
-        since=parse_when(since) if since else None,
+        since=since,
         text=tuple(grep or ()),
     )
     sw = swarm()
@@ -209,6 +222,7 @@ def log(
         if not msgs and not as_json:
             print("no messages")
         return
+    sys.stdout.flush()  # a pipe's reader sees these now, not with the next new message
     shown = frozenset(m.id for m in msgs)
     for m in messaging.follow(sw, filt, cursor=start, skip=shown):
         print_json(m) if as_json else print(render(m), flush=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm, table, to_plain
+from claudeswarm.cli._common import JsonOpt, count, emit, guarded, swarm, table, to_plain
 
 if TYPE_CHECKING:
     from claudeswarm.monitor.data import Section
@@ -24,11 +24,18 @@ def monitor(
         bool, typer.Option("--once", help="Print one snapshot of every panel and exit.")
     ] = False,
     messages: Annotated[
-        int, typer.Option("--messages", "-n", help="With --once: how many recent messages.")
+        int,
+        typer.Option(
+            "--messages", "-n", parser=count(), help="With --once: how many recent messages."
+        ),
     ] = 20,
     ring: Annotated[
         int | None,
-        typer.Option("--ring", help="Messages kept in memory (default: setting monitor_ring)."),
+        typer.Option(
+            "--ring",
+            parser=count(1),
+            help="Messages kept in memory (default: setting monitor_ring).",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -39,8 +46,6 @@ def monitor(
     """
     from claudeswarm.errors import UsageError
 
-    if messages < 0:
-        raise UsageError("--messages must not be negative")
     if as_json and not once:
         raise UsageError("--json needs --once (the live dashboard is not JSON)")
     sw = swarm()

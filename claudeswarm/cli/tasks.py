@@ -7,12 +7,11 @@ one-line warning on stderr; every other task keeps working.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table, warn
 
 if TYPE_CHECKING:
     from claudeswarm.tasks import Task, TaskBoard
@@ -32,6 +31,8 @@ ArtifactOpt = Annotated[
         "also pins its digest).",
     ),
 ]
+PRIORITY_LIMIT = 9999  # task_files.PRIORITY_MAX, which a test holds equal
+PRIORITY_HELP = f"Higher claims first ({-PRIORITY_LIMIT} to {PRIORITY_LIMIT})."
 EmptyOpt = Annotated[
     list[str] | None,
     typer.Option("--artifact-empty", help="An artifact that may be empty (repeatable)."),
@@ -41,12 +42,6 @@ EmptyOpt = Annotated[
 def register(app: typer.Typer) -> None:
     """Add the ``task`` command group to ``app``."""
     app.add_typer(sub, name="task")
-
-
-def _warn(line: str) -> None:
-    from claudeswarm.sanitize import inert
-
-    print(f"claudeswarm: warning: {inert(line)}", file=sys.stderr)
 
 
 def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, Any, str]:
@@ -59,7 +54,7 @@ def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, 
     name = _me(sw, as_name) if me else ""
     # a CLI call exits at once: a claim lives as long as the agent's registered process
     pid = owner_process(sw, name) if name else None
-    return TaskBoard(sw, pid=pid, warn=_warn), sw, name
+    return TaskBoard(sw, pid=pid, warn=warn), sw, name
 
 
 def _me(sw: Any, as_name: str | None) -> str:
@@ -124,7 +119,12 @@ def add(
     body: Annotated[str, typer.Option("--body", help="Longer description.")] = "",
     artifact: ArtifactOpt = None,
     artifact_empty: EmptyOpt = None,
-    priority: Annotated[int, typer.Option("--priority", "-p", help="Higher claims first.")] = 0,
+    priority: Annotated[
+        int,
+        typer.Option(
+            "--priority", "-p", parser=count(-PRIORITY_LIMIT, PRIORITY_LIMIT), help=PRIORITY_HELP
+        ),
+    ] = 0,
     assign: Annotated[
         str | None, typer.Option("--assign", help="Only this agent may claim it.")
     ] = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -259,25 +260,57 @@ def watched(swarm: Swarm) -> dict[str, Callable[[], Iterable[Path]]]:
     }
 
 
-def signature(
-    paths: Callable[[], Iterable[Path]],
-) -> tuple[tuple[str, int, int, int], ...]:
-    """What ``lstat`` says about each path ``paths()`` names (missing: zeros; a state path
-    that cannot be named, say under a planted symlink: one marker entry, so it is reported
-    by its loader rather than crashing the watcher). A state file replaced with
-    ``os.replace`` gets a new inode; a Maildir directory gets a new mtime on every rename."""
+Signature = tuple[tuple[str, int, int, int], ...]
+Seen = tuple[Signature, bool]  # a signature and whether it was settled when taken
+
+#: a file whose mtime is more recent than this may still be replaced by one with the same
+#: inode number, size and mtime: ext4 gives a freed inode number to the next new file at
+#: once, and mtime only moves once per clock tick
+SETTLED_NS = 200_000_000
+
+
+def look(paths: Callable[[], Iterable[Path]]) -> Signature:
+    """:func:`signature` of the paths ``paths()`` names; a state path that cannot be named
+    (say, under a planted symlink) gives one marker entry instead, so its loader reports
+    it rather than the watcher crashing."""
     try:
         named = list(paths())
     except SwarmError as exc:
         return ((str(exc), 0, 0, 0),)
+    return signature(named)
+
+
+def signature(paths: Iterable[Path]) -> Signature:
+    """What ``lstat`` says about each path (missing: zeros). A state file replaced with
+    ``os.replace`` changes it (a new inode, or an old number with a later mtime); a
+    Maildir directory gets a new mtime on every rename."""
     out = []
-    for path in named:
+    for path in paths:
         try:
             st = os.lstat(path)
             out.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             out.append((str(path), 0, 0, 0))
     return tuple(out)
+
+
+def changed_since(
+    before: Seen | None, sig: Signature, now_ns: Callable[[], int] = time.time_ns
+) -> tuple[bool, Seen]:
+    """Whether ``sig`` means a change since ``before``, and what to remember.
+
+    Equal signatures are not always the same file: a file replaced twice within one
+    clock tick can come back with the inode number, size and mtime seen before. A
+    signature is trusted once every mtime in it was :data:`SETTLED_NS` old when taken (a
+    file made later has a later mtime), so one taken sooner counts as a change once more
+    when it has settled: a change it hid is then seen within a fraction of a second.
+    """
+    now = now_ns()  # wall-clock time, as mtimes are (never the swarm's clock)
+    settled = all(now - mtime >= SETTLED_NS for _, _, mtime, _ in sig)
+    if before is None:
+        return True, (sig, settled)
+    old, was_settled = before
+    return sig != old or (settled and not was_settled), (sig, settled)
 
 
 class ChangeWatcher:
@@ -290,18 +323,21 @@ class ChangeWatcher:
     ({'x'}, set())
     """
 
-    def __init__(self, sources: Mapping[str, Callable[[], Iterable[Path]]]) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Callable[[], Iterable[Path]]],
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.sources = dict(sources)
-        self._seen: dict[str, tuple[tuple[str, int, int, int], ...] | None] = dict.fromkeys(
-            self.sources
-        )
+        self.now_ns = now_ns
+        self._seen: dict[str, Seen | None] = dict.fromkeys(self.sources)
 
     def changed(self) -> set[str]:
         """Names whose files changed (every name on the first call)."""
         out = set()
         for name, paths in self.sources.items():
-            sig = signature(paths)
-            if sig != self._seen[name]:
-                self._seen[name] = sig
+            sig = look(paths)
+            changed, self._seen[name] = changed_since(self._seen[name], sig, self.now_ns)
+            if changed:
                 out.add(name)
         return out

@@ -80,7 +80,7 @@ class Feed:
         self._records: Iterator[MessageRecord] | None = None  # an iteration in progress
         self._skip: set[str] = set()
         self._watch = data.ChangeWatcher(data.watched(swarm))
-        self._cursor_sigs: dict[str, tuple[tuple[str, int, int, int], ...]] = {}
+        self._cursor_sigs: dict[str, data.Seen] = {}
         self._agents: list[str] = []
         self._agents_section: data.Section | None = None
         self.problem = ""  # why the log cannot be read (shown by the app), "" when it can
@@ -165,9 +165,9 @@ class Feed:
         assert self._tail is not None
         stale = []
         for name in self._agents:
-            sig = data.signature(functools.partial(self._cursor_file, name))
-            if self._cursor_sigs.get(name) != sig or name not in self.unread.counts:
-                self._cursor_sigs[name] = sig
+            sig = data.look(functools.partial(self._cursor_file, name))
+            changed, self._cursor_sigs[name] = data.changed_since(self._cursor_sigs.get(name), sig)
+            if changed or name not in self.unread.counts:
                 stale.append(name)
         if stale:
             self.unread.recount(stale, self._tail.cursor)

@@ -71,6 +71,8 @@ class UnreadCounter:
             for rec in tail:
                 pos = tail.cursor
                 assert pos is not None
+                # both files are held open (ours and the monitor's tail), and no two
+                # open files share an inode number: equal numbers are the same file
                 same_file = (pos.dev, pos.ino) == (upto.dev, upto.ino)
                 if same_file and pos.offset > upto.offset:
                     return  # appended after the monitor's position: the live feed counts it
