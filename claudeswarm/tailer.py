@@ -148,6 +148,7 @@ class LogTailer:
         self._offset = 0  # end of the last complete line consumed
         self._buf = b""  # bytes read past _offset, not yet a complete line
         self._skipping = False  # inside an oversize line, discarding to its newline
+        self._skip_from = 0  # where that line began (the cursor stays there meanwhile)
         self._last_id: str | None = None
         self._open_start(cursor, start)
 
@@ -155,10 +156,13 @@ class LogTailer:
 
     @property
     def cursor(self) -> Cursor | None:
-        """Position just after the last record consumed (``None`` if no file yet)."""
+        """Position just after the last record consumed (``None`` if no file yet): always
+        the end of a whole line, never inside an oversize one being skipped, so whoever
+        resumes from it can prove it (the line is skipped again, in bounded memory)."""
         if self._fd is None:
             return None
-        return Cursor(self._ident[0], self._ident[1], self._offset, self._last_id)
+        offset = self._skip_from if self._skipping else self._offset
+        return Cursor(self._ident[0], self._ident[1], offset, self._last_id)
 
     def __enter__(self) -> LogTailer:
         return self
@@ -226,6 +230,7 @@ class LogTailer:
                 self._buf = b""
         if len(self._buf) > self.max_line:
             if not self._skipping:  # reported once, not once per chunk it spans
+                self._skip_from = self._offset
                 self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
             self._offset += len(self._buf)
             self._buf = b""
@@ -383,8 +388,8 @@ def _last_record(fd: int, end: int, max_line: int) -> tuple[bool, str | None]:
     while True:
         start = max(0, end - window)
         lines = os.pread(fd, end - start, start).split(b"\n")
-        lines.pop()  # after the last newline: not a whole line
-        if start > 0:
+        lines.pop()  # after the last newline (all of it without one): not a whole line
+        if start > 0 and lines:
             lines.pop(0)  # begins before the window
         for line in reversed(lines):
             if line.strip() and len(line) <= max_line:  # what the tailer reads as a record

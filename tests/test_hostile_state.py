@@ -270,7 +270,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "config": Target("config.toml", "toml", (AGENTS, SEND), (MONITOR,)),
-    "log": Target("messages.jsonl", "msg", (LOG, INBOX, SEND), (MONITOR, STATUS)),
+    "log": Target("messages.jsonl", "msg", (LOG, INBOX, MONITOR, SEND), (STATUS,)),
     "archive": Target("archive/messages.000001.jsonl", "msg", (LOG, INBOX), (MONITOR,)),
     "agents": Target("agents.json", "agents", (AGENTS_TEXT, MONITOR, JOIN), (AGENTS, SEND)),
     "cursor": Target("cursors/b.json", "cursor", (MONITOR, INBOX)),

@@ -450,3 +450,23 @@ def test_open_state_refuses_what_is_not_a_regular_file(
         os.close(reader)
     if kind == "socket":
         sock.close()
+
+
+def test_a_reader_past_an_oversize_tail_keeps_its_place(swarm: Swarm, project: Path) -> None:
+    """Found by the stress fuzz: an inbox that skipped an unterminated oversize tail saved
+    a cursor inside it; the next reader could not prove that position (``monitor --once``
+    crashed on it, an inbox would re-show every retained message). The cursor stays at
+    the end of the last whole line read, so the next inbox shows nothing twice."""
+    two_agents(swarm)
+    messaging.send(swarm, "a", ["b"], "before the garbage")
+    with open(swarm.paths.log, "r+b") as fh:
+        fh.truncate(swarm.paths.log.stat().st_size + 3 * 1024 * 1024)
+    first = cli(project, "inbox", "--as", "b", "--json")
+    assert first.returncode == 0, first.stderr
+    assert [m["body"] for m in json.loads(first.stdout)["messages"]] == ["before the garbage"]
+    again = cli(project, "inbox", "--as", "b", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["messages"] == []
+    snap = cli(project, "monitor", "--once", "--json")
+    assert snap.returncode == 0, snap.stderr
+    assert "Traceback" not in snap.stderr
