@@ -1,10 +1,16 @@
-"""File primitives every state file uses: sidecar ``flock`` and atomic replace.
+"""File primitives every state file uses: the one safe open, sidecar ``flock``, atomic
+replace and quarantine.
 
 Protocol (DESIGN.md, "State files"): read-modify-write happens under ``flock`` on a sidecar
 ``*.lock`` file that is never deleted; the new content goes to a temp file in the same
 directory, is fsynced, then ``os.replace``-d over the old one, then the directory is
-fsynced. Readers take no lock: they always see one whole version. Symlinks are refused
-everywhere (``O_NOFOLLOW``), so a planted link cannot redirect a write.
+fsynced. Readers take no lock: they always see one whole version.
+
+Every open of a state file, to read or to write, goes through :func:`open_state`: never
+through a symlink (``O_NOFOLLOW``), never waiting (``O_NONBLOCK``: a FIFO planted in place
+of a state file would block the open or the first read for ever, and a writer blocked
+that way holds its sidecar lock and blocks every other writer too), and only a regular
+file (``fstat``). Anything else is a one-line :class:`StateError`.
 
 ``fcntl.flock`` is used directly rather than the ``filelock`` package on these paths: every
 CLI call is a fresh process and ``import filelock`` costs ~16 ms of the 100 ms budget.
@@ -16,6 +22,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,24 +30,68 @@ from typing import Any, TypeVar
 
 from claudeswarm import _json
 from claudeswarm.errors import CorruptRecordError, StateError, UnavailableError
+from claudeswarm.paths import StatePaths, kind_of
 
 T = TypeVar("T")
 
 FILE_MODE = 0o600
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: the largest JSON state file read whole (registry, cursor, rate limiter); anything
+#: bigger is corrupt: it is refused (readers) or quarantined (writers), never slurped
+MAX_STATE_BYTES = 16 << 20
+_SAFE = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
+_NOT_REGULAR = {errno.ENXIO, errno.EISDIR, errno.ENOTDIR, errno.ENODEV, errno.EOPNOTSUPP}
 
 
-def open_nofollow(path: Path, flags: int, mode: int = FILE_MODE) -> int:
-    """``os.open`` that refuses a symlink at ``path`` with a one-line :class:`StateError`."""
+def open_state(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """Open the state file ``path`` safely and return the fd.
+
+    What is at ``path`` is looked at first (``lstat``): a symlink, directory, FIFO,
+    socket or device is refused without being opened, so opening has no side effect.
+    ``O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`` are added to ``flags`` and ``fstat`` checks
+    again what was opened, for a file swapped in between. A refusal is a
+    :class:`StateError` naming the path and what is there (also for a non-directory on
+    the way to it); nothing has been read or written then. ``FileNotFoundError`` passes
+    through (a missing file is the caller's business), as do other ``OSError`` such as
+    a permission error.
+    """
     try:
-        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        pass  # the open below creates it (O_CREAT) or raises FileNotFoundError
+    except NotADirectoryError:
+        raise _refusal(path) from None
+    else:
+        if not stat.S_ISREG(seen.st_mode):
+            raise _refusal(path, seen.st_mode)
+    try:
+        fd = os.open(path, flags | _SAFE, mode)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StateError(
-                f"refusing {path}: it is a symlink (state files must be real)"
-            ) from None
+        if exc.errno == errno.ELOOP or exc.errno in _NOT_REGULAR:
+            raise _refusal(path) from None
         raise
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _refusal(path, st.st_mode)
+    return fd
+
+
+def _refusal(path: Path, mode: int | None = None) -> StateError:
+    if mode is None:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return StateError(f"refusing {path}: a component of it is not a directory")
+    what = kind_of(mode)
+    return StateError(f"refusing {path}: it is {what} (state files must be regular files)")
+
+
+#: the old name of :func:`open_state`, kept while branches written against it merge
+open_nofollow = open_state
 
 
 @contextlib.contextmanager
@@ -51,15 +102,17 @@ def flocked(lock_path: Path, *, timeout: float | None = 30.0) -> Iterator[int]:
     when its holder dies, so the file's presence means nothing. ``timeout=None`` waits
     forever; otherwise :class:`UnavailableError` after ``timeout`` seconds.
     """
-    fd = open_nofollow(lock_path, os.O_RDWR | os.O_CREAT)
+    fd = open_state(lock_path, os.O_RDWR | os.O_CREAT)
     try:
-        _acquire(fd, lock_path, timeout)
+        acquire(fd, lock_path, timeout)
         yield fd
     finally:
         os.close(fd)  # closing the fd releases the flock
 
 
-def _acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
+def acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
+    """``flock(LOCK_EX)`` on ``fd``, giving up with :class:`UnavailableError` after
+    ``timeout`` seconds (``None``: wait for ever). The first try does not wait."""
     if timeout is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
@@ -90,7 +143,7 @@ def write_bytes(
     """
     name = f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
     tmp = tmp_dir / name if tmp_dir is not None else path.with_name("." + name)
-    fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    fd = open_state(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         os.write(fd, data)
         if durable:
@@ -110,7 +163,7 @@ def append_records(path: Path, lock_path: Path, records: Iterable[Any]) -> None:
     if not data:
         return
     with flocked(lock_path):
-        fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = open_state(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, data)
         finally:
@@ -126,27 +179,62 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """Whole file, or ``None`` if it does not exist. Refuses symlinks."""
+def read_bytes(path: Path, limit: int = MAX_STATE_BYTES) -> bytes | None:
+    """Whole file, or ``None`` if it does not exist (opened with :func:`open_state`).
+
+    A file longer than ``limit`` bytes raises :class:`CorruptRecordError` after reading
+    at most ``limit + 1`` bytes, so a huge file costs neither time nor memory.
+    """
     try:
-        fd = open_nofollow(path, os.O_RDONLY)
+        fd = open_state(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
         chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
             chunks.append(chunk)
-        return b"".join(chunks)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise CorruptRecordError(path.name, f"larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def read_lines(path: Path, max_line: int) -> Iterator[bytes]:
+    """The complete lines of a side log (``receipts.jsonl``, ``nudges.jsonl``), read
+    forward in chunks: memory is bounded by ``max_line``, whatever the file holds. A line
+    longer than ``max_line`` and an unterminated last line are skipped. Nothing if the
+    file does not exist."""
+    try:
+        fd = open_state(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        carry, skipping = b"", False
+        while chunk := os.read(fd, 1 << 18):
+            *lines, rest = (carry + chunk).split(b"\n")
+            for line in lines:
+                if skipping:
+                    skipping = False  # the end of an oversize line
+                elif len(line) <= max_line:
+                    yield line
+            carry = rest
+            if len(carry) > max_line:
+                carry, skipping = b"", True
     finally:
         os.close(fd)
 
 
-def read_json(path: Path, default: T) -> Any | T:
-    """Parse a JSON state file strictly; ``default`` if missing.
+def read_json(path: Path, default: T, limit: int = MAX_STATE_BYTES) -> Any | T:
+    """Parse a JSON state file strictly; ``default`` if missing or empty.
 
-    Raises :class:`CorruptRecordError` if it does not parse, so the caller can quarantine.
+    Raises :class:`CorruptRecordError` if it does not parse (or is larger than
+    ``limit``), so the caller can quarantine; :class:`StateError` if it is not a
+    regular file.
     """
-    data = read_bytes(path)
+    data = read_bytes(path, limit)
     if data is None or not data.strip():
         return default
     try:
@@ -160,18 +248,29 @@ def write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
     write_bytes(path, (_json.dumps(obj) + "\n").encode(), durable=durable)
 
 
-def quarantine_path(quarantine_dir: Path, name: str) -> Path:
-    """A fresh path in quarantine for ``name``: ``name.<UTC time>.<pid>.<ns>``, so a later
-    quarantine of the same file never replaces an earlier one."""
-    quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+def quarantine_path(paths: StatePaths, name: str, *sub: str) -> Path:
+    """A fresh path in ``quarantine/`` (or ``quarantine/<sub>/``) for ``name``:
+    ``name.<UTC time>.<pid>.<ns>``, so a later quarantine of the same file never replaces
+    an earlier one. The quarantine directories are checked (and made) first: a symlink
+    there is refused before anything is moved."""
+    folder = paths.dir("quarantine", *sub, create=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    return quarantine_dir / f"{name}.{stamp}.{os.getpid()}.{time.time_ns() % 10**9:09d}"
+    return folder / f"{name}.{stamp}.{os.getpid()}.{time.time_ns() % 10**9:09d}"
 
 
-def quarantine_file(path: Path, quarantine_dir: Path, reason: str) -> Path:
+def quarantine_file(path: Path, paths: StatePaths, reason: str, *sub: str) -> Path:
     """Move a corrupt file into quarantine (never delete it) and note why beside it."""
-    dest = quarantine_path(quarantine_dir, path.name)
+    dest = quarantine_path(paths, path.name, *sub)
     os.replace(path, dest)
+    write_bytes(dest.with_name(dest.name + ".why"), (reason + "\n").encode(), durable=False)
+    return dest
+
+
+def quarantine_bytes(paths: StatePaths, name: str, data: bytes, reason: str) -> Path:
+    """Keep a copy of bad records taken out of a state file (the file itself is then
+    rewritten without them), with a note of why."""
+    dest = quarantine_path(paths, name)
+    write_bytes(dest, data, durable=False)
     write_bytes(dest.with_name(dest.name + ".why"), (reason + "\n").encode(), durable=False)
     return dest
 
@@ -182,22 +281,28 @@ def update_json(
     default: Any,
     change: Callable[[Any], tuple[Any, T]],
     *,
-    quarantine_dir: Path | None = None,
+    quarantine: StatePaths | None = None,
+    validate: Callable[[Any], object] | None = None,
     durable: bool = True,
     timeout: float | None = 30.0,
 ) -> T:
     """Read-modify-write ``path`` under the sidecar lock.
 
-    ``change(old) -> (new, result)``; ``new is None`` means "no write". A corrupt file is
-    quarantined (when ``quarantine_dir`` is given) and ``change`` sees ``default``.
+    ``change(old) -> (new, result)``; ``new is None`` means "no write". A file that does
+    not parse, or that ``validate`` rejects (``ValueError``, such as a
+    :class:`~claudeswarm.schema.SchemaError`), is quarantined when ``quarantine`` is
+    given, and ``change`` sees ``default``; otherwise the error is raised.
     """
     with flocked(lock_path, timeout=timeout):
         try:
             old = read_json(path, default)
-        except CorruptRecordError as exc:
-            if quarantine_dir is None:
+            if validate is not None and old is not default:
+                validate(old)
+        except (CorruptRecordError, ValueError) as exc:
+            if quarantine is None:
                 raise
-            quarantine_file(path, quarantine_dir, exc.reason)
+            reason = exc.reason if isinstance(exc, CorruptRecordError) else str(exc)
+            quarantine_file(path, quarantine, reason)
             old = default
         new, result = change(old)
         if new is not None:

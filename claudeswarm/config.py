@@ -7,6 +7,7 @@ and ``claudeswarm config`` shows each effective value and where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +17,7 @@ from claudeswarm.errors import UsageError
 from claudeswarm.paths import StatePaths
 
 ENV_PREFIX = "CLAUDESWARM_"
+CONFIG_MAX_BYTES = 1 << 20
 
 
 def _s(default: Any, doc: str, **check: Any) -> Any:
@@ -101,6 +103,13 @@ def keys() -> list[str]:
     return [f.name for f in fields(Settings)]
 
 
+#: the largest number a setting may hold: every count and size fits in 2**53 (exact in
+#: JSON and in a float); every duration is at most ~31 years, so deadlines computed from
+#: them stay within what clocks and timestamps can represent
+INT_MAX = 2**53
+SECONDS_MAX = 1e9
+
+
 def _coerce(key: str, kind: type, raw: Any, where: str) -> Any:
     try:
         if kind is bool:
@@ -113,18 +122,42 @@ def _coerce(key: str, kind: type, raw: Any, where: str) -> Any:
             raise ValueError(raw)
         if kind is list:
             if isinstance(raw, list):
-                return tuple(str(x) for x in raw)
+                if not all(isinstance(x, str) for x in raw):
+                    raise TypeError(raw)
+                return tuple(raw)
             return tuple(p.strip() for p in str(raw).split(",") if p.strip())
-        if kind in (int, float) and isinstance(raw, bool):
-            raise ValueError(raw)
-        value = kind(raw)
+        if kind in (int, float):
+            return _number(key, kind, raw, where)
+        if not isinstance(raw, str):
+            raise TypeError(raw)
+        return raw
     except (TypeError, ValueError):
         raise UsageError(
             f"setting {key} from {where}: {raw!r} is not a valid {kind.__name__}"
         ) from None
-    if kind in (int, float) and value < 0:
+
+
+def _number(key: str, kind: type, raw: Any, where: str) -> int | float:
+    """A numeric setting: finite, not negative, within :data:`INT_MAX` /
+    :data:`SECONDS_MAX`. TOML gives ints and floats (``inf`` and ``nan`` included),
+    the environment gives text."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise TypeError(raw)
+    value = float(raw) if isinstance(raw, str) and kind is float else raw
+    if isinstance(value, str):
+        value = int(value)
+    if not math.isfinite(value):
+        raise UsageError(f"setting {key} from {where}: {raw!r} is not a finite number")
+    if kind is int:
+        if value != int(value):
+            raise ValueError(raw)
+        value = int(value)
+    if value < 0:
         raise UsageError(f"setting {key} from {where}: must not be negative")
-    return value
+    top = INT_MAX if kind is int else SECONDS_MAX
+    if value > top:
+        raise UsageError(f"setting {key} from {where}: {raw!r} is larger than {top:g}")
+    return kind(value)  # type: ignore[no-any-return]
 
 
 def _kind(default: Any) -> type:
@@ -132,11 +165,13 @@ def _kind(default: Any) -> type:
 
 
 def _read_toml(paths: StatePaths) -> dict[str, Any]:
+    from claudeswarm._atomic import read_bytes
+    from claudeswarm.errors import CorruptRecordError
+
     try:
-        text = paths.config.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_bytes(paths.config, CONFIG_MAX_BYTES)
+        text = "" if data is None else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, CorruptRecordError) as exc:
         raise UsageError(f"cannot read {paths.config}: {exc}") from None
     if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
         return {}  # all comments (the file init writes): skip the parser import
@@ -146,6 +181,8 @@ def _read_toml(paths: StatePaths) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{paths.config}: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{paths.config}: nesting too deep") from None
 
 
 def load(paths: StatePaths, env: Mapping[str, str] | None = None) -> Loaded:

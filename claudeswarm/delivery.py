@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from claudeswarm import _atomic, _json, registry
 from claudeswarm.errors import UsageError
@@ -30,6 +31,7 @@ HEURISTICS = ("screen", "none")
 HINT = "read it: claudeswarm inbox"
 NUDGER = (sys.executable, "-m", "claudeswarm.nudger")
 OUTCOMES = ("nudged", "pending", "skipped", "failed")
+T = TypeVar("T")
 
 
 def mode(swarm: Swarm) -> str:
@@ -150,37 +152,50 @@ def append_nudges(swarm: Swarm, entries: Iterable[NudgeEntry]) -> None:
     _atomic.append_records(paths.file("nudges.jsonl"), paths.file("nudges.lock"), records)
 
 
-def _jsonl(swarm: Swarm, name: str) -> Iterator[dict[str, object]]:
-    raw = _atomic.read_bytes(swarm.paths.file(name)) or b""
-    for line in raw.split(b"\n"):
+@dataclass(frozen=True)
+class Receipt:
+    """One line of ``receipts.jsonl``: ``agent``'s inbox showed ``ids`` at ``ts``."""
+
+    agent: str
+    ts: str
+    ids: tuple[str, ...]
+
+
+#: longest line of ``nudges.jsonl`` / ``receipts.jsonl`` worth parsing (a receipt lists
+#: at most one inbox worth of ids); longer ones are skipped unread
+SIDE_LINE_MAX = 1 << 20
+
+
+def _jsonl(swarm: Swarm, name: str, cls: type[T]) -> Iterator[T]:
+    """The valid records of a side log, oldest first, read with bounded memory. A line
+    that does not parse is a writer's torn fragment (skipped); one that parses but has
+    the wrong shape is skipped and reported."""
+    from claudeswarm.schema import SchemaError, build, skipped
+
+    for line in _atomic.read_lines(swarm.paths.file(name), SIDE_LINE_MAX):
         if not line.strip():
             continue
         try:
             obj = _json.loads(line)
         except ValueError:
-            continue  # a torn line left by a killed writer: skipped, as readers do
-        if isinstance(obj, dict):
-            yield obj
+            continue
+        try:
+            yield build(cls, obj, name)
+        except SchemaError as exc:
+            skipped(name, exc)
 
 
 def nudges(swarm: Swarm) -> list[NudgeEntry]:
     """Every recorded nudge outcome, oldest first."""
-    out = []
-    for obj in _jsonl(swarm, "nudges.jsonl"):
-        try:
-            out.append(NudgeEntry(**{k: str(obj[k]) for k in NudgeEntry.__dataclass_fields__}))
-        except KeyError:
-            continue
-    return out
+    return list(_jsonl(swarm, "nudges.jsonl", NudgeEntry))
 
 
 def reads(swarm: Swarm) -> dict[tuple[str, str], str]:
     """``(message id, agent) -> first read time`` from ``receipts.jsonl``."""
     out: dict[tuple[str, str], str] = {}
-    for obj in _jsonl(swarm, "receipts.jsonl"):
-        ids = obj.get("ids")
-        for mid in ids if isinstance(ids, list) else ():
-            out.setdefault((str(mid), str(obj.get("agent"))), str(obj.get("ts")))
+    for receipt in _jsonl(swarm, "receipts.jsonl", Receipt):
+        for mid in receipt.ids:
+            out.setdefault((mid, receipt.agent), receipt.ts)
     return out
 
 

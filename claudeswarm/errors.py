@@ -80,3 +80,11 @@ class CorruptRecordError(SwarmError):
         self.where = where
         self.reason = reason
         super().__init__(f"corrupt record in {where}: {reason}")
+
+
+class StateWarning(UserWarning):
+    """A reader skipped a bad record in a state file (writers quarantine such records).
+
+    Raised with :func:`warnings.warn`; the CLI prints the first one as a single
+    ``claudeswarm: warning: ...`` line on stderr when the command otherwise succeeds.
+    """

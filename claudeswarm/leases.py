@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +83,11 @@ class Lease:
     @classmethod
     def from_json(cls, obj: Any) -> Lease:
         """Validate a stored lease; ``ValueError`` names the first bad field."""
-        if not isinstance(obj, dict):
-            raise ValueError("lease is not an object")
-        kw: dict[str, Any] = {f.name: obj.get(f.name) for f in fields(cls)}
-        if not isinstance(kw["patterns"], list):
-            raise ValueError("lease field 'patterns' is invalid")
-        kw["patterns"] = tuple(kw["patterns"])
-        _check(kw)
-        return cls(**kw)
+        from claudeswarm.schema import build
+
+        lease = build(cls, obj, "lease")
+        _check(lease)
+        return lease
 
 
 @dataclass(frozen=True)
@@ -118,28 +115,15 @@ class Holder:
         return cls.for_process(agent, os.getppid(), registry.current_pane())
 
 
-def _check(kw: dict[str, Any]) -> None:
-    def bad(name: str) -> ValueError:
-        return ValueError(f"lease field {name!r} is invalid")
-
-    if not isinstance(kw["agent"], str) or not kw["agent"]:
-        raise bad("agent")
-    if kw["mode"] not in MODES:
-        raise bad("mode")
-    if not kw["patterns"] or not all(isinstance(p, str) and p for p in kw["patterns"]):
-        raise bad("patterns")
-    if not isinstance(kw["generation"], int) or isinstance(kw["generation"], bool):
-        raise bad("generation")
-    for name in ("acquired", "heartbeat", "ttl"):
-        if not isinstance(kw[name], int | float) or isinstance(kw[name], bool):
-            raise bad(name)
-    for name in ("pid", "start_time"):
-        if kw[name] is not None and not isinstance(kw[name], int):
-            raise bad(name)
-    if kw["pane"] is not None and not isinstance(kw["pane"], str):
-        raise bad("pane")
-    if not isinstance(kw["reason"], str):
-        raise bad("reason")
+def _check(lease: Lease) -> None:
+    """What the types alone do not say (they are checked by the schema layer)."""
+    for name, ok in (
+        ("agent", bool(lease.agent)),
+        ("mode", lease.mode in MODES),
+        ("patterns", bool(lease.patterns) and all(lease.patterns)),
+    ):
+        if not ok:
+            raise ValueError(f"lease field {name!r} is invalid")
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -242,9 +226,9 @@ class Table:
     def _read(self) -> None:
         """Check the open file's header, then read its bytes past ``offset`` if the epoch
         is still ours, else the whole file (another file: a compaction happened)."""
-        from claudeswarm._atomic import open_nofollow
+        from claudeswarm._atomic import open_state
 
-        fd = open_nofollow(self.path, os.O_RDONLY)
+        fd = open_state(self.path, os.O_RDONLY)
         try:
             st = os.fstat(fd)  # the file we read, whatever the path names by now
             if not self._continues(fd, st):

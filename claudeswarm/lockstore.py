@@ -71,7 +71,7 @@ class LeaseStore:
     def commit(self, table: Table, records: Records, *, durable: bool) -> None:
         """Append ``records`` with one write (fdatasync when ``durable``) and apply them."""
         data = b"".join(encode(r) for r in records)
-        fd = _atomic.open_nofollow(self.journal, os.O_WRONLY | os.O_APPEND)
+        fd = _atomic.open_state(self.journal, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, data)
             if durable and self.durable:
@@ -93,7 +93,7 @@ class LeaseStore:
         lines = [f"@{at} {why}: {line!r}" for at, line, why in table.bad]
         if table.offset != table.size:
             lines.append(f"@{table.offset} unterminated tail of {table.size - table.offset}B")
-        dest = _atomic.quarantine_path(self.paths.quarantine, JOURNAL)
+        dest = _atomic.quarantine_path(self.paths, JOURNAL)
         dest = dest.with_name(dest.name + ".bad")
         _atomic.write_bytes(dest, ("\n".join(lines) + "\n").encode(), durable=False)
         self.compact(table)
@@ -111,9 +111,7 @@ class LeaseStore:
                 table = None
             if table is not None and (table.seen is None or table.has_base):
                 return None
-            dest = _atomic.quarantine_file(
-                self.journal, self.paths.quarantine, "lease table without a header"
-            )
+            dest = _atomic.quarantine_file(self.journal, self.paths, "lease table without a header")
             self.table = Table(self.journal)
             self.compact(self.table)
             return dest

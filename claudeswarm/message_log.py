@@ -23,12 +23,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from claudeswarm import _json
-from claudeswarm._atomic import fsync_dir, open_nofollow
+from claudeswarm._atomic import acquire, fsync_dir, open_state
 from claudeswarm.config import Settings
 from claudeswarm.models import MessageRecord
 from claudeswarm.paths import StatePaths, ensure_state
 
 _ARCHIVE_RE = re.compile(r"messages\.(\d+)\.jsonl")
+#: seconds a writer waits for ``messages.lock`` before giving up (exit 4): appends hold it
+#: for microseconds, so a longer wait means a stopped or wedged process holds it
+LOCK_TIMEOUT = 30.0
 
 
 def frame(record: MessageRecord) -> bytes:
@@ -37,16 +40,17 @@ def frame(record: MessageRecord) -> bytes:
 
 
 def archives(paths: StatePaths) -> list[tuple[int, Path]]:
-    """Rotated logs as ``(seq, path)``, oldest first."""
+    """Rotated logs as ``(seq, path)``, oldest first (one listing of ``archive/``)."""
+    folder = paths.archive  # checked: a symlinked archive/ is refused, never listed
     try:
-        names = os.listdir(paths.archive)
+        names = os.listdir(folder)
     except FileNotFoundError:
         return []
     found = []
     for name in names:
         m = _ARCHIVE_RE.fullmatch(name)
         if m:
-            found.append((int(m.group(1)), paths.archive / name))
+            found.append((int(m.group(1)), folder / name))
     found.sort()
     return found
 
@@ -83,8 +87,8 @@ class MessageLog:
     def _locked(self) -> Iterator[None]:
         # The sidecar stays open between appends: one flock/unlock pair per append.
         if self._lock_fd is None:
-            self._lock_fd = open_nofollow(self.paths.log_lock, os.O_RDWR | os.O_CREAT)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._lock_fd = open_state(self.paths.log_lock, os.O_RDWR | os.O_CREAT)
+        acquire(self._lock_fd, self.paths.log_lock, LOCK_TIMEOUT)
         try:
             yield
         finally:
@@ -141,7 +145,7 @@ class MessageLog:
             ident = None
         if self._fd is None or ident != self._ino:
             self._close_log()
-            fd = open_nofollow(self.paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            fd = open_state(self.paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             st = os.fstat(fd)
             self._fd, self._ino = fd, (st.st_dev, st.st_ino)
         return self._fd
@@ -152,7 +156,7 @@ class MessageLog:
             return None
         existing = archives(self.paths)
         seq = existing[-1][0] + 1 if existing else self._first_seq()
-        dest = self.paths.archive / f"messages.{seq:06d}.jsonl"
+        dest = self.paths.file("archive", f"messages.{seq:06d}.jsonl")
         os.fsync(self._fd)
         os.rename(self.paths.log, dest)
         self._close_log()

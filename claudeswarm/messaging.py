@@ -12,7 +12,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claudeswarm import _atomic, caller, registry
 from claudeswarm.config import Settings, load
@@ -26,7 +27,7 @@ from claudeswarm.models import (
     format_ts,
     new_id,
 )
-from claudeswarm.paths import StatePaths, check_not_symlink, ensure_dir, ensure_state, resolve
+from claudeswarm.paths import StatePaths, ensure_state, resolve
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
     from claudeswarm.retention_ledger import Loss
@@ -69,7 +70,7 @@ def open_swarm(state_dir: str | None = None, clock: Clock = time.time) -> Swarm:
     """Resolve the state directory (``--state-dir`` / ``CLAUDESWARM_HOME`` / cwd) and load
     its settings."""
     paths = resolve(state_dir)
-    check_not_symlink(paths.state)  # a planted link would redirect every state file
+    paths.dir()  # a planted link (or a file) there would redirect every state file
     return Swarm(paths, load(paths).settings, clock)
 
 
@@ -223,21 +224,25 @@ class InboxResult:
     lost: Loss | None = None
 
 
-def _cursor_path(swarm: Swarm, agent: str) -> tuple[Any, Any]:
-    d = ensure_dir(swarm.paths.cursors)
-    return d / f"{agent}.json", d / f"{agent}.lock"
+def _cursor_path(swarm: Swarm, agent: str) -> tuple[Path, Path]:
+    swarm.paths.dir("cursors", create=True)
+    return swarm.paths.file("cursors", f"{agent}.json"), swarm.paths.file(
+        "cursors", f"{agent}.lock"
+    )
 
 
 def load_cursor(swarm: Swarm, agent: str) -> Cursor | None:
-    """The agent's saved read position, or ``None`` (corrupt cursors are quarantined)."""
+    """The agent's saved read position, or ``None`` (corrupt cursors are quarantined:
+    reading starts again from the oldest retained message, never skips one)."""
     from claudeswarm.tailer import Cursor
 
     path, _ = _cursor_path(swarm, agent)
     try:
         raw = _atomic.read_json(path, None)
-        return None if raw is None else Cursor(**raw)
-    except (TypeError, ValueError, CorruptRecordError):
-        _atomic.quarantine_file(path, swarm.paths.quarantine, "unreadable cursor")
+        return None if raw is None else Cursor.from_json(raw, f"cursor of {agent}")
+    except (ValueError, CorruptRecordError) as exc:
+        why = exc.reason if isinstance(exc, CorruptRecordError) else str(exc)
+        _atomic.quarantine_file(path, swarm.paths, f"unreadable cursor: {why}")
         return None
 
 
@@ -326,18 +331,25 @@ def record_reads(swarm: Swarm, agent: str, ids: Iterable[str]) -> None:
 
 def history(swarm: Swarm, agent: str, *, limit: int | None = None) -> list[MessageRecord]:
     """Every retained message addressed to ``agent``, read or not (moves no cursor)."""
-    from claudeswarm.tailer import read_recent
+    from claudeswarm.tailer import max_line_bytes, read_recent
 
-    return read_recent(swarm.paths, limit or 10**9, lambda r: r.addressed_to(agent))
+    return read_recent(
+        swarm.paths,
+        limit or 10**9,
+        lambda r: r.addressed_to(agent),
+        max_line=max_line_bytes(swarm.settings.body_max_bytes),
+    )
 
 
 def recent(
     swarm: Swarm, limit: int, keep: Callable[[MessageRecord], bool] = lambda r: True
 ) -> list[MessageRecord]:
     """The newest ``limit`` records passing ``keep``, oldest first."""
-    from claudeswarm.tailer import read_recent
+    from claudeswarm.tailer import max_line_bytes, read_recent
 
-    return read_recent(swarm.paths, limit, keep)
+    return read_recent(
+        swarm.paths, limit, keep, max_line=max_line_bytes(swarm.settings.body_max_bytes)
+    )
 
 
 def end_cursor(swarm: Swarm) -> Cursor | None:

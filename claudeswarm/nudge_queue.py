@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from claudeswarm import _atomic, registry
-from claudeswarm.paths import StatePaths, ensure_dir
+from claudeswarm.paths import StatePaths
 
 ORPHAN_AFTER = 30.0
 ATTEMPTS = 1000  # each retry means a nudger took the queue meanwhile: progress elsewhere
@@ -32,16 +32,17 @@ ATTEMPTS = 1000  # each retry means a nudger took the queue meanwhile: progress 
 
 def queue_path(paths: StatePaths, agent: str) -> Path:
     """The queue file of ``agent`` (agent names are safe file names)."""
-    return ensure_dir(paths.file("panes")) / f"queued-{agent}"
+    paths.dir("panes", create=True)
+    return paths.file("panes", f"queued-{agent}")
 
 
 def _open(path: Path) -> tuple[int, bool] | None:
     try:
-        return _atomic.open_nofollow(path, os.O_RDWR | os.O_APPEND), False
+        return _atomic.open_state(path, os.O_RDWR | os.O_APPEND), False
     except FileNotFoundError:
         pass
     try:
-        return _atomic.open_nofollow(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL), True
+        return _atomic.open_state(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL), True
     except FileExistsError:
         return None
 
@@ -98,7 +99,7 @@ def set_owner(paths: StatePaths, agent: str, pid: int) -> None:
     """Record the nudger that serves ``agent``'s queue (for stale detection)."""
     start = registry.process_start_time(pid)
     try:
-        fd = _atomic.open_nofollow(queue_path(paths, agent), os.O_WRONLY | os.O_APPEND)
+        fd = _atomic.open_state(queue_path(paths, agent), os.O_WRONLY | os.O_APPEND)
     except FileNotFoundError:
         return  # already taken by the nudger: nothing to mark
     try:
@@ -116,7 +117,7 @@ def take(paths: StatePaths, agent: str) -> list[str]:
         os.rename(path, taken)
     except FileNotFoundError:
         return []
-    fd = _atomic.open_nofollow(taken, os.O_RDONLY)
+    fd = _atomic.open_state(taken, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # an appender that opened before the rename finishes
         data = os.pread(fd, 1 << 22, 0).decode("utf-8", "replace")

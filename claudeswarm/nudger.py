@@ -42,7 +42,6 @@ from claudeswarm.errors import SwarmError, UnavailableError
 from claudeswarm.identity import live
 from claudeswarm.messaging import Swarm, open_swarm
 from claudeswarm.models import MessageRecord
-from claudeswarm.paths import ensure_dir
 from claudeswarm.registry import AgentRecord
 from claudeswarm.tmux import Tmux, TmuxError, current
 
@@ -145,8 +144,8 @@ def pane_lock_path(swarm: Swarm, tmux: Tmux, pane: str) -> Path:
     the filelock package: its import alone costs ~18 ms, which a broadcast pays before
     its first nudge."""
     server = hashlib.sha1(tmux.socket.encode()).hexdigest()[:8]
-    folder = ensure_dir(swarm.paths.file("panes"))
-    return folder / f"{server}-{pane.lstrip('%')}.lock"
+    swarm.paths.dir("panes", create=True)
+    return swarm.paths.file("panes", f"{server}-{pane.lstrip('%')}.lock")
 
 
 @dataclass(frozen=True)

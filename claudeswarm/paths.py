@@ -8,6 +8,7 @@ names one. It is created with mode 0700 and must not be a symlink.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass
@@ -21,38 +22,117 @@ ENV_HOME = "CLAUDESWARM_HOME"
 
 @dataclass(frozen=True)
 class StatePaths:
-    """The project root and every well-known path inside the state directory."""
+    """The project root and every well-known path inside the state directory.
+
+    Every path into the state directory is handed out by :meth:`file` or :meth:`dir`,
+    which check, before anything is done there, that the state directory and every
+    directory between it and the path are real directories: a symlink planted anywhere
+    on the way (``tasks -> /elsewhere``, ``quarantine/lines -> /tmp``) would otherwise
+    carry reads and writes out of the state directory. The file itself is checked when
+    it is opened (:func:`claudeswarm._atomic.open_state`).
+    """
 
     root: Path
     state: Path
 
     @property
     def log(self) -> Path:
-        return self.state / "messages.jsonl"
+        return self.file("messages.jsonl")
 
     @property
     def log_lock(self) -> Path:
-        return self.state / "messages.lock"
+        return self.file("messages.lock")
 
     @property
     def archive(self) -> Path:
-        return self.state / "archive"
+        return self.dir("archive")
 
     @property
     def cursors(self) -> Path:
-        return self.state / "cursors"
+        return self.dir("cursors")
 
     @property
     def quarantine(self) -> Path:
-        return self.state / "quarantine"
+        return self.dir("quarantine")
 
     @property
     def config(self) -> Path:
-        return self.state / "config.toml"
+        return self.file("config.toml")
 
-    def file(self, name: str) -> Path:
-        """A top-level state file such as ``agents.json``."""
-        return self.state / name
+    def file(self, *parts: str) -> Path:
+        """The state path ``parts`` (``file("agents.json")``, ``file("cursors", name)``)
+        after checking every directory on the way (:func:`check_dirs`).
+
+        Raises :class:`StateError` naming the first component that is a symlink or not a
+        directory. The last part is not looked at: opening it checks it.
+        """
+        path = _join(self.state, parts)
+        check_dirs(self.state, path.parent)
+        return path
+
+    def dir(self, *parts: str, create: bool = False) -> Path:
+        """The state directory ``parts`` (every component checked, the last one too);
+        with ``create``, missing components are made (0700), each only after the one
+        above it was checked. Without ``create`` nothing is created (readers)."""
+        path = _join(self.state, parts)
+        check_dirs(self.state, path, create=create)
+        return path
+
+
+def _join(state: Path, parts: tuple[str, ...]) -> Path:
+    for part in parts:
+        if not part or part in (".", "..") or "/" in part or "\x00" in part:
+            raise StateError(f"refusing state path component {part!r}")
+    return state.joinpath(*parts)
+
+
+def kind_of(mode: int) -> str:
+    """What a file of ``mode`` is, for an error message."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def check_dirs(state: Path, directory: Path, *, create: bool = False) -> None:
+    """Check ``state`` and each directory from it down to ``directory`` with ``lstat``:
+    each must be a real directory, never a symlink (checked before anything is looked up
+    or made under it). A missing component ends the walk (nothing below it exists), or
+    is created 0700 with ``create``. Raises :class:`StateError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> (d / "tasks").symlink_to("/tmp")
+    >>> check_dirs(d, d / "tasks" / "pending")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    claudeswarm.errors.StateError: refusing .../tasks: it is a symlink (state paths ...)
+    """
+    rel = directory.relative_to(state).parts if directory != state else ()
+    here = state
+    for part in ("", *rel):
+        here = here / part if part else here
+        try:
+            st = os.lstat(here)
+        except FileNotFoundError:
+            if not create:
+                return
+            with contextlib.suppress(FileExistsError):  # made meanwhile: checked below
+                os.mkdir(here, 0o700)
+            st = os.lstat(here)
+        if not stat.S_ISDIR(st.st_mode):
+            what = kind_of(st.st_mode)
+            raise StateError(
+                f"refusing {here}: it is {what} (state paths must be real directories)"
+            )
 
 
 def find_root(start: Path) -> Path:
@@ -99,28 +179,13 @@ def resolve(state_dir: str | os.PathLike[str] | None = None, cwd: Path | None = 
     return StatePaths(root=root, state=root / STATE_DIR_NAME)
 
 
-def ensure_dir(path: Path) -> Path:
-    """Create ``path`` (0700) if missing; refuse a symlink or a non-directory there."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        ensure_dir(path.parent)
-        return ensure_dir(path)
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        raise StateError(f"refusing {path}: it is a symlink (state paths must be real)")
-    if not stat.S_ISDIR(st.st_mode):
-        raise StateError(f"refusing {path}: it is not a directory")
-    return path
-
-
 def ensure_state(paths: StatePaths) -> StatePaths:
-    """Create the state directory and its fixed subdirectories (idempotent)."""
-    ensure_dir(paths.state)
-    for sub in (paths.archive, paths.cursors, paths.quarantine):
-        ensure_dir(sub)
+    """Create the state directory and its fixed subdirectories (idempotent); refuse a
+    symlink or a non-directory at any of them."""
+    if not os.path.isdir(paths.state.parent):
+        os.makedirs(paths.state.parent, exist_ok=True)  # the project side, not state
+    for sub in ("archive", "cursors", "quarantine"):
+        paths.dir(sub, create=True)
     return paths
 
 

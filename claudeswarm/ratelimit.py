@@ -12,6 +12,7 @@ window, and every send pays for the write.
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -52,28 +53,24 @@ class RateLimiter:
 
     def acquire(self, sender: str, recipients: Sequence[str], body: str) -> None:
         """Record a send, or raise :class:`RateLimitedError` and record nothing."""
+        keys = self._keys(sender, recipients, body)
         decision = update_json(
             self.paths.file("ratelimit.json"),
             self.paths.file("ratelimit.lock"),
             {},
-            lambda state: self._decide(state, sender, recipients, body),
-            quarantine_dir=self.paths.quarantine,
+            lambda state: self._decide(state, keys),
+            quarantine=self.paths,
+            validate=lambda state: _validate(state, [k for k, _, _ in keys]),
             durable=False,
         )
         if not decision.allowed:
             raise RateLimitedError(sender, decision.rule, decision.retry_after)
 
-    def _decide(
-        self, state: Any, sender: str, recipients: Sequence[str], body: str
-    ) -> tuple[Any, Decision]:
+    def _decide(self, state: Any, keys: list[tuple[str, int, str]]) -> tuple[Any, Decision]:
         now = self.clock()
         window = self.settings.rate_window_seconds
-        if not isinstance(state, dict):
-            state = {}
-        keys = self._keys(sender, recipients, body)
         for key, limit, rule in keys:
-            stamps = [t for t in state.get(key, []) if isinstance(t, int | float)]
-            stamps = [t for t in stamps if t > now - window]
+            stamps = [t for t in state.get(key, []) if t > now - window]
             if len(stamps) >= limit:
                 wait = min(stamps) + window - now
                 return None, Decision(False, rule, max(wait, 0.001))
@@ -106,6 +103,19 @@ class RateLimiter:
                 )
             )
         return keys
+
+
+def _validate(state: Any, keys: list[str]) -> None:
+    """The stored shape, key -> list of send times, for the keys this call reads: its own
+    and the few it may evict (a file that is not is quarantined). The rest is carried
+    over unread, so a send costs the same however many keys the window holds."""
+    from claudeswarm.schema import SchemaError, conform
+
+    if type(state) is not dict:
+        raise SchemaError("ratelimit.json is not an object")
+    for key in (*keys, *itertools.islice(state, EVICT_PER_CALL)):
+        if key in state:
+            conform(state[key], list[float], f"ratelimit.json[{key!r}]")
 
 
 def _evict(state: dict[str, Any], horizon: float) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
-from claudeswarm._atomic import read_json, update_json
+from claudeswarm import schema
+from claudeswarm._atomic import quarantine_bytes, read_bytes, read_json, update_json
 from claudeswarm.errors import CorruptRecordError
+from claudeswarm.models import check_name
 from claudeswarm.paths import StatePaths, ensure_state
 
 T = TypeVar("T")
@@ -38,12 +40,10 @@ class AgentRecord:
     socket: str = ""  # the tmux server (socket path) the pane lives on
 
     @classmethod
-    def from_json(cls, obj: Any) -> AgentRecord:
-        """Build from a stored dict, ignoring unknown keys; ``ValueError`` if unusable."""
-        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-            raise ValueError("agent record without a name")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in known})
+    def from_json(cls, obj: Any, where: str = "agent record") -> AgentRecord:
+        """Build from a stored dict, every field type-checked, unknown keys ignored;
+        :class:`~claudeswarm.schema.SchemaError` (a ``ValueError``) if unusable."""
+        return schema.build(cls, obj, where)
 
     def to_json(self) -> dict[str, Any]:
         """The stored dict."""
@@ -53,15 +53,29 @@ class AgentRecord:
 Agents = dict[str, AgentRecord]
 
 
-def _decode(raw: Any) -> Agents:
+def _decode(raw: Any) -> tuple[Agents, dict[str, str]]:
+    """The valid agents in a parsed ``agents.json`` and, by name, why each other entry
+    was left out (one bad entry does not hide the others)."""
     agents: Agents = {}
-    table = raw.get("agents", {}) if isinstance(raw, dict) else {}
-    for name, obj in table.items() if isinstance(table, dict) else ():
+    bad: dict[str, str] = {}
+    table = raw.get("agents", {}) if isinstance(raw, dict) else None
+    if not isinstance(table, dict):
+        return agents, {"": "the file holds no 'agents' object"}
+    for name, obj in table.items():
         try:
-            agents[name] = AgentRecord.from_json(obj)
-        except (TypeError, ValueError):
-            continue  # one bad entry does not hide the others
-    return agents
+            check_name(name)  # it names files (cursors/<name>.json, panes/queued-<name>)
+            rec = AgentRecord.from_json(obj, f"agent {name!r}")
+            if rec.name != name:
+                raise schema.SchemaError(f"agent {name!r}: its record is named {rec.name!r}")
+            agents[name] = rec
+        except ValueError as exc:
+            bad[name] = str(exc)
+    return agents, bad
+
+
+def _report(bad: dict[str, str]) -> None:
+    for why in bad.values():
+        schema.skipped("agents.json", why)
 
 
 def load(paths: StatePaths) -> Agents:
@@ -71,7 +85,9 @@ def load(paths: StatePaths) -> Agents:
     error says how to rebuild it. Any writer (``join``, ``discover``) quarantines it.
     """
     try:
-        return _decode(read_json(paths.file("agents.json"), {}))
+        agents, bad = _decode(read_json(paths.file("agents.json"), {"agents": {}}))
+        _report(bad)
+        return agents
     except CorruptRecordError as exc:
         raise CorruptRecordError(
             "agents.json",
@@ -85,17 +101,21 @@ def update(paths: StatePaths, change: Callable[[Agents], tuple[Agents | None, T]
     ensure_state(paths)
 
     def apply(raw: Any) -> tuple[Any, T]:
-        new, result = change(_decode(raw))
+        agents, bad = _decode(raw)
+        new, result = change(agents)
         if new is None:
             return None, result
+        if bad:  # the rewrite drops them: keep a copy first (we hold the lock)
+            original = read_bytes(paths.file("agents.json")) or b""
+            quarantine_bytes(paths, "agents.json", original, "; ".join(bad.values()))
         return {"v": 1, "agents": {n: a.to_json() for n, a in sorted(new.items())}}, result
 
     return update_json(
         paths.file("agents.json"),
         paths.file("agents.lock"),
-        {},
+        {"agents": {}},
         apply,
-        quarantine_dir=paths.quarantine,
+        quarantine=paths,
     )
 
 

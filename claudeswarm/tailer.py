@@ -45,6 +45,16 @@ class Cursor:
     offset: int
     last_id: str | None = None
 
+    @classmethod
+    def from_json(cls, obj: object, where: str = "cursor") -> Cursor:
+        """A saved cursor, checked (:class:`~claudeswarm.schema.SchemaError` if not one)."""
+        from claudeswarm.schema import SchemaError, build
+
+        cursor = build(cls, obj, where)
+        if cursor.offset < 0:
+            raise SchemaError(f"{where}: field 'offset' is negative")
+        return cursor
+
 
 @dataclass(frozen=True)
 class BadLine:
@@ -96,21 +106,26 @@ class LineQuarantine:
     identity: a later log file may get it, and a bad line at the same offset."""
 
     def __init__(self, paths: StatePaths) -> None:
-        self.dir = paths.quarantine / "lines"
+        self.paths = paths
         self.count = 0
+
+    @property
+    def dir(self) -> Path:
+        """``quarantine/lines`` (checked; made only when a line is stored)."""
+        return self.paths.dir("quarantine", "lines")
 
     def __call__(self, bad: BadLine) -> None:
         self.count += 1
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = self.paths.dir("quarantine", "lines", create=True)  # checked before use
         digest = hashlib.blake2b(bad.data, digest_size=8).hexdigest()
-        path = self.dir / f"{bad.dev}-{bad.ino}-{bad.offset}-{digest}.json"
+        path = folder / f"{bad.dev}-{bad.ino}-{bad.offset}-{digest}.json"
         entry = {
             "offset": bad.offset,
             "reason": bad.reason,
             "data": bad.data[:4096].decode("utf-8", "backslashreplace"),
         }
         try:
-            fd = _atomic.open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            fd = _atomic.open_state(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             return  # already quarantined by another reader
         try:
@@ -162,6 +177,7 @@ class LogTailer:
         self._offset = 0  # end of the last complete line consumed
         self._buf = b""  # bytes read past _offset, not yet a complete line
         self._skipping = False  # inside an oversize line, discarding to its newline
+        self._skip_from = 0  # where that line began (the cursor stays there meanwhile)
         self._last_id: str | None = None
         self._open_start(cursor, start)
 
@@ -179,10 +195,13 @@ class LogTailer:
 
     @property
     def cursor(self) -> Cursor | None:
-        """Position just after the last record consumed (``None`` if no file yet)."""
+        """Position just after the last record consumed (``None`` if no file yet): always
+        the end of a whole line, never inside an oversize one being skipped, so whoever
+        resumes from it can prove it (the line is skipped again, in bounded memory)."""
         if self._fd is None:
             return None
-        return Cursor(self._ident[0], self._ident[1], self._offset, self._last_id)
+        offset = self._skip_from if self._skipping else self._offset
+        return Cursor(self._ident[0], self._ident[1], offset, self._last_id)
 
     def __enter__(self) -> LogTailer:
         return self
@@ -249,7 +268,9 @@ class LogTailer:
                 # consumed line, so the next read starts again right after it.
                 self._buf = b""
         if len(self._buf) > self.max_line:
-            self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
+            if not self._skipping:  # reported once, not once per chunk it spans
+                self._skip_from = self._offset
+                self._bad(self._offset, f"line exceeds {self.max_line} bytes", self._buf)
             self._offset += len(self._buf)
             self._buf = b""
             self._skipping = True
@@ -261,7 +282,7 @@ class LogTailer:
         """At EOF of the open file. Return True if reading should go on in another file."""
         if self._seq is None:  # the live log: finished only if it was rotated away
             try:
-                st = os.stat(self.paths.log)
+                st = os.lstat(self.paths.log)
             except FileNotFoundError:
                 return False
             if (st.st_dev, st.st_ino) == self._ident:
@@ -275,7 +296,9 @@ class LogTailer:
     def _finish_file(self) -> None:
         if self._buf.strip():
             self._bad(self._offset, "torn fragment at the end of a closed file", self._buf)
-        finished = self._seq if self._seq is not None else self._find_archive_seq(self._ident)
+        finished = self._seq
+        if finished is None:  # the live log was rotated: it is the newest archive now
+            finished = self._find_archive_seq(self._ident, fresh=True)
         if finished is None:
             # Drained through our fd, but its archive is already deleted: retention deletes
             # oldest first, so every archive left is newer. Go on at the oldest of them;
@@ -288,10 +311,18 @@ class LogTailer:
     # -- opening ------------------------------------------------------------------------
 
     _after_seq: int | None = 0  # before any file: every archive counts as "after"
+    _listing: list[tuple[int, Path]] | None = None  # archive/ as last listed
+
+    def _archives(self, *, fresh: bool = False) -> list[tuple[int, Path]]:
+        """``archive/`` as listed once per pass: reading through N archives lists the
+        directory a few times, not N times (each listing costs O(N) itself)."""
+        if fresh or self._listing is None:
+            self._listing = archives(self.paths)
+        return self._listing
 
     def _open_file(self, path: Path, seq: int | None, offset: int) -> bool:
         try:
-            fd = _atomic.open_nofollow(path, os.O_RDONLY)
+            fd = _atomic.open_state(path, os.O_RDONLY)
         except FileNotFoundError:
             return False
         st = os.fstat(fd)
@@ -307,16 +338,22 @@ class LogTailer:
     def _open_next(self) -> bool:
         """Open the file after the one just finished: the next archive, else the live log."""
         after = self._after_seq
+        fresh = False
         while True:
-            nxt = [(s, p) for s, p in archives(self.paths) if after is not None and s > after]
+            listing = self._archives(fresh=fresh)
+            nxt = [(s, p) for s, p in listing if after is not None and s > after]
             if nxt and self._open_file(nxt[0][1], nxt[0][0], 0):
                 self._note_gap(after, nxt[0][0])
                 return True
             if nxt:
-                continue  # it vanished (retention) between listing and opening
+                listing.remove(nxt[0])  # it vanished (retention) after the listing
+                continue
+            if not fresh:
+                fresh = True  # nothing newer as last listed: look again before the live log
+                continue
             if not self._open_file(self.paths.log, None, 0):
                 return False
-            newer = [s for s, _ in archives(self.paths) if after is not None and s > after]
+            newer = [s for s, _ in self._archives(fresh=True) if after is not None and s > after]
             if not newer or self._find_archive_seq(self._ident) == newer[0]:
                 self._note_gap(after, None)
                 return True
@@ -331,9 +368,9 @@ class LogTailer:
         elif after and opened is not None and opened > after + 1:
             self._jumped(Gap(after, None))
 
-    def _find_archive_seq(self, ident: tuple[int, int]) -> int | None:
+    def _find_archive_seq(self, ident: tuple[int, int], *, fresh: bool = False) -> int | None:
         # ``ident`` is always the file we hold open, so no other file can have its number
-        for seq, path in reversed(archives(self.paths)):
+        for seq, path in reversed(self._archives(fresh=fresh)):
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -355,7 +392,7 @@ class LogTailer:
                 # proven when resumed: ``log --follow`` takes it before the backward read)
                 self._last_id = _last_record(self._fd, self._offset, self.max_line)[1]
         else:
-            old = archives(self.paths)
+            old = self._archives()
             if not (old and self._open_file(old[0][1], old[0][0], 0)):
                 self._open_file(self.paths.log, None, 0)
         if cursor is not None:
@@ -370,7 +407,7 @@ class LogTailer:
 
         def candidates() -> Iterator[tuple[int | None, Path]]:
             yield None, self.paths.log  # the usual case: no directory listing needed
-            yield from reversed(archives(self.paths))
+            yield from reversed(self._archives())
 
         for seq, path in candidates():
             try:
@@ -398,7 +435,7 @@ class LogTailer:
             return found == cursor.last_id
         if cursor.last_id is None:
             return True  # nothing was read before it, anywhere: the start of the file
-        older = [p for s, p in archives(self.paths) if seq is None or s < seq]
+        older = [p for s, p in self._archives() if seq is None or s < seq]
         return bool(older) and _last_record_of(older[-1], self.max_line) == cursor.last_id
 
 
@@ -410,8 +447,8 @@ def _last_record(fd: int, end: int, max_line: int) -> tuple[bool, str | None]:
     while True:
         start = max(0, end - window)
         lines = os.pread(fd, end - start, start).split(b"\n")
-        lines.pop()  # after the last newline: not a whole line
-        if start > 0:
+        lines.pop()  # after the last newline (all of it without one): not a whole line
+        if start > 0 and lines:
             lines.pop(0)  # begins before the window
         for line in reversed(lines):
             if line.strip() and len(line) <= max_line:  # what the tailer reads as a record
@@ -437,7 +474,7 @@ def _after_last_line(fd: int, end: int, max_line: int) -> int:
 def _last_record_of(path: Path, max_line: int) -> str | None:
     """The id of the last record of the file at ``path`` (``None``: none, or gone)."""
     try:
-        fd = _atomic.open_nofollow(path, os.O_RDONLY)
+        fd = _atomic.open_state(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
@@ -447,14 +484,19 @@ def _last_record_of(path: Path, max_line: int) -> str | None:
 
 
 def read_recent(
-    paths: StatePaths, limit: int, keep: Callable[[MessageRecord], bool]
+    paths: StatePaths,
+    limit: int,
+    keep: Callable[[MessageRecord], bool],
+    *,
+    max_line: int = max_line_bytes(10240),
 ) -> list[MessageRecord]:
     """The newest ``limit`` records passing ``keep``, oldest first, reading backwards from
-    the end of the live log and then the archives (never the whole history)."""
+    the end of the live log and then the archives (never the whole history). Lines longer
+    than ``max_line`` cannot be records and are skipped."""
     found: list[MessageRecord] = []
     files = [paths.log] + [p for _, p in reversed(archives(paths))]
     for path in files:
-        for rec in _reverse_records(path):
+        for rec in _reverse_records(path, max_line):
             if keep(rec):
                 found.append(rec)
                 if len(found) >= limit:
@@ -462,29 +504,40 @@ def read_recent(
     return found[::-1]
 
 
-def _reverse_records(path: Path) -> Iterator[MessageRecord]:
+def _reverse_records(path: Path, max_line: int) -> Iterator[MessageRecord]:
+    """The records of one file, newest first, read backwards a chunk at a time.
+
+    Memory is one chunk plus at most ``max_line`` bytes of a line whose start is not read
+    yet. The unfinished tail after the last newline is not ours to read, and a line
+    grown past ``max_line`` cannot be a record: both are skipped back to the newline
+    before them, never accumulated, so garbage at the end of the log costs one pass.
+    """
     try:
-        fd = _atomic.open_nofollow(path, os.O_RDONLY)
+        fd = _atomic.open_state(path, os.O_RDONLY)
     except FileNotFoundError:
         return
     try:
         end = os.fstat(fd).st_size
-        carry = b""
-        first = True
+        carry = b""  # the end of a line whose start lies before ``end``
+        skipping = True  # inside bytes that are not read: first the unfinished tail
         while end > 0:
             start = max(0, end - CHUNK)
-            block = os.pread(fd, end - start, start) + carry
+            block = os.pread(fd, end - start, start)
             end = start
-            lines = block.split(b"\n")
-            if first:
-                lines.pop()  # empty, or an unfinished line: not ours to read yet
-                first = False
-            carry = lines.pop(0) if end > 0 and lines else b""
+            if skipping:
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    continue
+                block, carry, skipping = block[:cut], b"", False
+            lines = (block + carry).split(b"\n")
+            carry = lines.pop(0) if end > 0 else b""
             for line in reversed(lines):
-                if line.strip():
+                if line.strip() and len(line) <= max_line:
                     try:
                         yield parse_line(line)
                     except ValueError:
                         continue  # corrupt lines are quarantined by forward readers
+            if len(carry) > max_line:
+                carry, skipping = b"", True
     finally:
         os.close(fd)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,7 +29,7 @@ from typing import Literal
 
 from claudeswarm import _atomic, _json
 from claudeswarm.errors import StateError, UsageError
-from claudeswarm.paths import StatePaths, ensure_dir
+from claudeswarm.paths import StatePaths
 from claudeswarm.task_model import (
     Lease,
     Task,
@@ -51,19 +50,20 @@ MAX_TASK_BYTES = 4 << 20
 
 
 def tasks_dir(paths: StatePaths) -> Path:
-    """``.claudeswarm/tasks``."""
-    return paths.state / "tasks"
+    """``.claudeswarm/tasks`` (checked: a symlink there is refused)."""
+    return paths.dir("tasks")
 
 
 def state_dir(paths: StatePaths, state: str) -> Path:
-    """The directory of one state (or ``tmp``/``locks``)."""
-    return tasks_dir(paths) / state
+    """The directory of one state (or ``tmp``/``locks``), checked like every state path:
+    ``tasks`` and ``state`` must be real directories, or :class:`StateError`."""
+    return paths.dir("tasks", state)
 
 
 def ensure_board(paths: StatePaths) -> None:
     """Create every board directory (0700, symlinks refused)."""
     for sub in ("tmp", "locks", *STATES):
-        ensure_dir(state_dir(paths, sub))
+        paths.dir("tasks", sub, create=True)
 
 
 def file_name(task_id: str, priority: int, restricted: bool) -> str:
@@ -103,13 +103,13 @@ def locate(paths: StatePaths, task_id: str) -> tuple[str, Path] | None:
 def mark_path(paths: StatePaths) -> Path:
     """``tasks/pending.mark``: grows by one byte whenever a task may have become
     claimable (created, released, reaped back to pending, or a dependency done)."""
-    return tasks_dir(paths) / "pending.mark"
+    return paths.file("tasks", "pending.mark")
 
 
 def bump(paths: StatePaths) -> None:
     """Append to the pending mark (after the change it reports is committed)."""
     path = mark_path(paths)
-    fd = _atomic.open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    fd = _atomic.open_state(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, b".")
         full = os.fstat(fd).st_size > MARK_MAX
@@ -128,7 +128,7 @@ def mark(paths: StatePaths) -> tuple[int, int]:
     nothing is claimed twice; a task made claimable meanwhile is claimed a moment later.
     """
     try:
-        st = os.stat(mark_path(paths))
+        st = os.lstat(mark_path(paths))
     except FileNotFoundError:
         return (0, 0)
     return (st.st_ino, st.st_size)
@@ -138,7 +138,8 @@ def lock_path(paths: StatePaths, task_id: str) -> Path:
     """The flock sidecar guarding ``task_id``: one of ``LOCK_STRIPES`` files, created on
     first use and never deleted. Striping keeps the lock directory small and spares each
     claim an inode creation; two tasks sharing a stripe only wait for each other."""
-    return state_dir(paths, "locks") / f"{zlib.crc32(task_id.encode()) % LOCK_STRIPES:02x}.lock"
+    stripe = f"{zlib.crc32(task_id.encode()) % LOCK_STRIPES:02x}.lock"
+    return paths.file("tasks", "locks", stripe)
 
 
 def read_task(path: Path, status: str) -> Task:
@@ -159,15 +160,15 @@ def read_with_inode(path: Path, status: str) -> tuple[Task, int]:
     quarantine it; ``FileNotFoundError`` means it moved away.
     """
     try:
-        fd = _atomic.open_nofollow(path, os.O_RDONLY | os.O_NONBLOCK)
-    except StateError:
-        raise ValueError("it is a symlink") from None
-    except (IsADirectoryError, PermissionError) as exc:
+        fd = _atomic.open_state(path, os.O_RDONLY)
+    except StateError as exc:
+        raise ValueError(str(exc)) from None
+    except PermissionError as exc:
         raise ValueError(exc.strerror or "unreadable") from None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TASK_BYTES:
-            raise ValueError("not a regular task file (or larger than MAX_TASK_BYTES)")
+        if st.st_size > MAX_TASK_BYTES:
+            raise ValueError(f"larger than {MAX_TASK_BYTES} bytes")
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -270,7 +271,7 @@ def create_task(paths: StatePaths, task: Task) -> bool:
     data = _encode(task)
     dest = state_dir(paths, "pending") / task.name
     tmp = state_dir(paths, "tmp") / f"{task.name}.{os.getpid()}.{os.urandom(4).hex()}"
-    fd = _atomic.open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    fd = _atomic.open_state(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         os.write(fd, data)
         os.fsync(fd)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from claudeswarm import schema
 from claudeswarm.errors import UsageError
 from claudeswarm.models import format_ts
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 _NAME_RE = re.compile(r"(\d{5})-([0-9A-HJKMNP-TV-Z]{26})-([or])\.json")
 _ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -137,54 +139,39 @@ def record(task: Task) -> dict[str, Any]:
     return out
 
 
-def _typed(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = obj.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"field {key!r} is missing or has the wrong type")
-    return value
+# the schema layer's checks for the task file's fields, looked up once: claims read task
+# files on their hot path
+_STR, _INT, _OPT_STR, _LIST = (schema.checker(t) for t in (str, int, str | None, list[Any]))
 
 
-def _opt_str(obj: dict[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {key!r} must be a string or null")
-    return value
-
-
-_KINDS: dict[str, tuple[type, ...]] = {
-    "agent": (str,),
-    "pid": (int, type(None)),
-    "start_time": (int, type(None)),
-    "generation": (int,),
-    "expires": (int, float),
-    "claimed": (int, float),
-    "path": (str,),
-    "allow_empty": (bool,),
-    "sha256": (str, type(None)),
-    "size": (int,),
-    "state": (str,),
-    "ts": (str,),
-    "note": (str,),
-}
-
-
-def _build(cls: type[Any], raw: Any, key: str) -> Any:
-    """``cls(**raw)`` with every field's JSON type checked (bools are not numbers)."""
-    if type(raw) is not dict:
-        raise ValueError(f"field {key!r} holds a non-object")
-    for name, value in raw.items():
-        kinds = _KINDS.get(name, ())
-        bad_bool = isinstance(value, bool) and bool not in kinds
-        if not isinstance(value, kinds) or bad_bool:
-            raise ValueError(f"field {key!r}: {name!r} has the wrong type")
+def _typed(obj: dict[str, Any], key: str, check: schema.Check) -> Any:
+    """Field ``key`` of a task file through ``check`` (the message built only on failure)."""
     try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ValueError(f"field {key!r}: {exc}") from None
+        return check(obj.get(key))
+    except schema.SchemaError as exc:
+        raise schema.SchemaError(f"field {key!r} {exc}") from None
 
 
-def _many(obj: dict[str, Any], key: str, cls: type[Any]) -> tuple[Any, ...]:
-    return tuple(_build(cls, x, key) for x in _typed(obj, key, list))
+def _build(cls: type[T], raw: Any, key: str) -> T:
+    """A nested record (lease, artifact, history entry): every field type-checked by the
+    schema layer, unknown fields refused (bools are not numbers)."""
+    try:
+        result: T = schema.checker(cls, strict=True)(raw)
+    except schema.SchemaError as exc:
+        raise schema.SchemaError(f"field {key!r}: {exc}") from None
+    return result
+
+
+def _many(obj: dict[str, Any], key: str, cls: type[T]) -> tuple[T, ...]:
+    """A list field of nested records (unknown fields refused)."""
+    check = schema.checker(cls, strict=True)
+    out = []
+    for i, raw in enumerate(_typed(obj, key, _LIST)):
+        try:
+            out.append(check(raw))
+        except schema.SchemaError as exc:
+            raise schema.SchemaError(f"field {key!r}[{i}]: {exc}") from None
+    return tuple(out)
 
 
 def _ids(items: list[Any]) -> list[str]:
@@ -200,7 +187,7 @@ def from_record(obj: Any, status: str, name: str) -> Task:
     if obj.get("v") != SCHEMA_VERSION:
         raise ValueError(f"unsupported version {obj.get('v')!r}")
     parsed = parse_name(name)
-    task_id = _typed(obj, "id", str)
+    task_id = _typed(obj, "id", _STR)
     if parsed is None or parsed[0] != task_id:
         raise ValueError(f"file name {name!r} does not match task id {task_id!r}")
     lease_raw = obj.get("lease")
@@ -209,22 +196,22 @@ def from_record(obj: Any, status: str, name: str) -> Task:
     specs = _many(obj, "specs", ArtifactSpec)
     return Task(
         id=task_id,
-        title=_typed(obj, "title", str),
+        title=_typed(obj, "title", _STR),
         status=status,
-        priority=_typed(obj, "priority", int),
-        assignee=_opt_str(obj, "assignee"),
+        priority=_typed(obj, "priority", _INT),
+        assignee=_typed(obj, "assignee", _OPT_STR),
         owner=lease.agent if lease is not None and status == "claimed" else None,
-        attempts=_typed(obj, "attempts", int),
-        created=_typed(obj, "created", str),
+        attempts=_typed(obj, "attempts", _INT),
+        created=_typed(obj, "created", _STR),
         artifacts=tuple(s.path for s in specs),
-        body=_typed(obj, "body", str),
-        created_by=_typed(obj, "created_by", str),
-        dependencies=tuple(_ids(_typed(obj, "dependencies", list))),
+        body=_typed(obj, "body", _STR),
+        created_by=_typed(obj, "created_by", _STR),
+        dependencies=tuple(_ids(_typed(obj, "dependencies", _LIST))),
         specs=specs,
-        generation=_typed(obj, "generation", int),
+        generation=_typed(obj, "generation", _INT),
         lease=lease,
         manifest=manifest,
-        reason=_opt_str(obj, "reason"),
+        reason=_typed(obj, "reason", _OPT_STR),
         history=_many(obj, "history", Transition),
         name=name,
     )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from claudeswarm import _atomic, registry
 from claudeswarm.errors import UnavailableError
 from claudeswarm.models import format_ts
-from claudeswarm.task_files import lock_path, names, peek_lease, read_task, state_dir
+from claudeswarm.task_files import lock_path, names, peek_lease, read_task
 from claudeswarm.task_model import Task, Transition
 
 if TYPE_CHECKING:
@@ -30,12 +30,12 @@ def auto_reap(board: TaskBoard) -> list[Task]:
     """Reap on behalf of a claim that found nothing, at most once per
     ``task_auto_reap_seconds`` (the mtime of ``locks/reap.stamp``) across all processes;
     one process at a time does it (``reap.lock``), the others skip rather than wait."""
-    stamp = state_dir(board.paths, "locks") / "reap.stamp"
+    stamp = board.paths.file("tasks", "locks", "reap.stamp")
     every = board.swarm.settings.task_auto_reap_seconds
 
     def recent() -> bool:
         try:
-            return time.time() - os.stat(stamp).st_mtime < every
+            return time.time() - os.lstat(stamp).st_mtime < every
         except FileNotFoundError:
             return False
 
@@ -45,8 +45,11 @@ def auto_reap(board: TaskBoard) -> list[Task]:
         with _atomic.flocked(stamp.with_name("reap.lock"), timeout=0):
             if recent():
                 return []
-            os.close(_atomic.open_nofollow(stamp, os.O_WRONLY | os.O_CREAT))
-            os.utime(stamp)
+            fd = _atomic.open_state(stamp, os.O_WRONLY | os.O_CREAT)
+            try:
+                os.utime(fd)
+            finally:
+                os.close(fd)
             return board.reap()
     except UnavailableError:
         return []  # another process is reaping right now
@@ -131,5 +134,6 @@ def clear_tmp(board: TaskBoard) -> None:
     for name in os.listdir(tmp):
         pid = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
         if pid.isdigit() and not registry.process_alive(int(pid), None):
-            with contextlib.suppress(FileNotFoundError):
+            # a directory planted there is not ours to remove (nor to recurse into)
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 os.unlink(tmp / name)

@@ -171,7 +171,7 @@ class TaskBoard:
 
     def quarantine(self, path: Path, reason: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            _atomic.quarantine_file(path, self.paths.quarantine / "tasks", reason)
+            _atomic.quarantine_file(path, self.paths, reason, "tasks")
             self.warn(f"quarantined corrupt task file {path.name}: {reason}")
 
     def event(self, event: str, task: Task, agent: str, extra: str = "") -> None:

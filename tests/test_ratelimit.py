@@ -83,6 +83,6 @@ def test_quarantining_the_same_file_twice_keeps_both(paths: StatePaths) -> None:
     target = paths.file("agents.json")
     for content in ("first bad", "second bad"):
         target.write_text(content)
-        quarantine_file(target, paths.quarantine, "corrupt")
+        quarantine_file(target, paths, "corrupt")
     kept = sorted(p.read_text() for p in paths.quarantine.glob("agents.json.*[0-9]"))
     assert kept == ["first bad", "second bad"]

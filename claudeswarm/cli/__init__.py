@@ -19,9 +19,12 @@ Every argument is checked once here, before any command runs: it must be UTF-8 t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import typer
@@ -92,26 +95,63 @@ def check_text(argv: list[str]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _state_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`~claudeswarm.errors.StateWarning` s raised inside (bad records
+    that readers skipped) instead of printing them the multi-line Python way; other
+    warnings are shown as usual."""
+    from claudeswarm.errors import StateWarning
+
+    notes: list[str] = []
+    show = warnings.showwarning
+
+    def collect(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, StateWarning):
+            notes.append(str(message))
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = collect
+    try:
+        yield notes
+    finally:
+        warnings.showwarning = show
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A command that succeeds after skipping bad records in
+    the state directory says so in one line on stderr (a failing one already printed
+    its one line)."""
     from claudeswarm.cli._hookfast import fast_hook
 
     argv = sys.argv[1:]
+    code: int | str | None = None
     try:
-        code = fast_hook(argv)
-        if code is not None:
-            sys.exit(code)
-        problem = check_text(argv)
-        if problem is not None:
+        with _state_warnings() as notes:
+            code = fast_hook(argv)
+            if code is None:
+                code = _run(argv)
+        if notes and code in (0, None):
             from claudeswarm.sanitize import inert
 
-            print(f"claudeswarm: {inert(problem)}", file=sys.stderr)
-            sys.exit(2)
-        from claudeswarm.cli._app import run
-
-        sys.exit(run(argv, _command_in(argv)))
+            more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+            with contextlib.suppress(BrokenPipeError):  # nobody reads it: nothing to tell
+                print(f"claudeswarm: warning: {inert(notes[0])}{more}", file=sys.stderr)
     finally:
         flush_output()
+    sys.exit(code)
+
+
+def _run(argv: list[str]) -> int:
+    problem = check_text(argv)
+    if problem is not None:
+        from claudeswarm.sanitize import inert
+
+        print(f"claudeswarm: {inert(problem)}", file=sys.stderr)
+        return 2
+    from claudeswarm.cli._app import run
+
+    return run(argv, _command_in(argv))
 
 
 def flush_output() -> None:

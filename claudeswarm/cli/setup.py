@@ -26,7 +26,7 @@ def init(as_json: JsonOpt = False) -> None:
     ensure_state(sw.paths)
     created = False
     try:
-        fd = _atomic.open_nofollow(sw.paths.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        fd = _atomic.open_state(sw.paths.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         pass
     else:

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer
 from textual.worker import get_current_worker
 
-from claudeswarm.errors import UsageError
+from claudeswarm.errors import SwarmError, UsageError
 from claudeswarm.filters import MessageFilter
 from claudeswarm.messaging import Swarm
 from claudeswarm.monitor.data import Section, aged
@@ -67,6 +67,7 @@ class MonitorApp(App[None]):
         self.ready = False  # the reader thread's first update (unread counts) is shown
         self.bad_lines = 0
         self.skipped_logs = 0  # rotated logs deleted before the reader got to them
+        self.problem = ""  # why the log cannot be read now ("" when it can)
         self._stop = threading.Event()
         self._ack = threading.Event()
         self._ack.set()
@@ -88,7 +89,11 @@ class MonitorApp(App[None]):
     def on_mount(self) -> None:
         # the first screen: newest records read backwards, panels read once; unread
         # counts (which may scan) follow from the reader thread
-        self.messages.extend(self.feed.start())
+        try:
+            self.messages.extend(self.feed.start())
+        except (SwarmError, OSError):  # the reader thread keeps trying
+            self.problem = self.feed.problem
+            self.messages.note = self._note()
         self._apply(self.feed.panels())
         self.messages.focus()
         # the reader starts once the first screen is drawn: it must not compete with it
@@ -139,14 +144,16 @@ class MonitorApp(App[None]):
         for lost in update.gaps:
             self.skipped_logs += lost.files
             self.notify(lost.sentence(), title="messages skipped", severity="warning")
-        if update.bad or update.gaps:
+        if update.problem is not None:
+            self.problem = update.problem
+        if update.bad or update.gaps or update.problem is not None:
             self.messages.note = self._note()
         if update.seen:
             self.messages.extend(update.records, arrived=update.seen)
 
     def _note(self) -> str:
         """What the message panel's title says was skipped."""
-        notes = []
+        notes = [self.problem] if self.problem else []
         if self.bad_lines:
             notes.append(f"{self.bad_lines} unreadable lines skipped")
         if self.skipped_logs:

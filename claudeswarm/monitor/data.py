@@ -274,6 +274,17 @@ Seen = tuple[Signature, bool]  # a signature and whether it was settled when tak
 SETTLED_NS = 200_000_000
 
 
+def look(paths: Callable[[], Iterable[Path]]) -> Signature:
+    """:func:`signature` of the paths ``paths()`` names; a state path that cannot be named
+    (say, under a planted symlink) gives one marker entry instead, so its loader reports
+    it rather than the watcher crashing."""
+    try:
+        named = list(paths())
+    except SwarmError as exc:
+        return ((str(exc), 0, 0, 0),)
+    return signature(named)
+
+
 def signature(paths: Iterable[Path]) -> Signature:
     """What ``lstat`` says about each path (missing: zeros). A state file replaced with
     ``os.replace`` changes it (a new inode, or an old number with a later mtime); a
@@ -330,7 +341,7 @@ class ChangeWatcher:
         """Names whose files changed (every name on the first call)."""
         out = set()
         for name, paths in self.sources.items():
-            sig = signature(paths())
+            sig = look(paths)
             changed, self._seen[name] = changed_since(self._seen[name], sig, self.now_ns)
             if changed:
                 out.add(name)

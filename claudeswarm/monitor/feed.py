@@ -13,15 +13,19 @@ newest ``ring_size`` of a batch are handed on (older ones would be evicted at on
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from claudeswarm import retention_ledger
+from claudeswarm.errors import SwarmError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord, format_ts
 from claudeswarm.monitor import data
 from claudeswarm.monitor.unread import UnreadCounter
+from claudeswarm.sanitize import inert
 from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
 
 BATCH = 5_000
@@ -38,9 +42,11 @@ class FeedUpdate:
     tasks: data.Section | None = None
     bad: int = 0
     gaps: list[retention_ledger.Loss] = field(default_factory=list)  # logs deleted before read
+    problem: str | None = None  # why the log cannot be read now; "" once it can again
 
     def __bool__(self) -> bool:
-        return bool(self.seen or self.agents or self.locks or self.tasks or self.bad or self.gaps)
+        changed = self.seen or self.agents or self.locks or self.tasks or self.bad or self.gaps
+        return bool(changed) or self.problem is not None
 
     def merge(self, newer: FeedUpdate, keep: int) -> FeedUpdate:
         """This update followed by ``newer``, keeping at most ``keep`` records."""
@@ -53,6 +59,7 @@ class FeedUpdate:
             newer.tasks or self.tasks,
             self.bad + newer.bad,
             self.gaps + newer.gaps,
+            newer.problem if newer.problem is not None else self.problem,
         )
 
 
@@ -80,12 +87,24 @@ class Feed:
         self._agents: list[str] = []
         self._agents_section: data.Section | None = None
         self._told = 0  # gaps of the tail already reported
+        self.problem = ""  # why the log cannot be read (shown by the app), "" when it can
 
     def _on_bad(self, bad: BadLine) -> None:
         self.bad += 1  # the monitor only counts: quarantine belongs to readers that own it
 
     def start(self) -> list[MessageRecord]:
-        """Open the tail at the end, then return the newest ``ring_size`` records."""
+        """Open the tail at the end, then return the newest ``ring_size`` records.
+
+        Raises :class:`~claudeswarm.errors.StateError` when the log cannot be read (a FIFO
+        or a symlink in its place), and remembers why in :attr:`problem`; :meth:`poll`
+        keeps trying and reports when it can read again."""
+        try:
+            return self._start()
+        except (SwarmError, OSError) as exc:
+            self.problem = inert(f"cannot read the log: {exc}")
+            raise
+
+    def _start(self) -> list[MessageRecord]:
         self._tail = LogTailer(
             self.swarm.paths,
             None,
@@ -93,7 +112,12 @@ class Feed:
             on_bad=self._on_bad,
             max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
         )
-        recent = read_recent(self.swarm.paths, self.ring_size, lambda r: True)
+        recent = read_recent(
+            self.swarm.paths,
+            self.ring_size,
+            lambda r: True,
+            max_line=max_line_bytes(self.swarm.settings.body_max_bytes),
+        )
         self._skip = {r.id for r in recent}
         return recent
 
@@ -145,10 +169,8 @@ class Feed:
         retention deleted an archive. True if any was recounted."""
         assert self._tail is not None
         stale = []
-        # the retention ledger grows when archives go: counts and losses change for all
-        ledger = self.swarm.paths.archive / retention_ledger.LEDGER
         for name in self._agents:
-            sig = data.signature([self.swarm.paths.cursors / f"{name}.json", ledger])
+            sig = data.look(functools.partial(self._watched, name))
             changed, self._cursor_sigs[name] = data.changed_since(self._cursor_sigs.get(name), sig)
             if changed or name not in self.unread.counts:
                 stale.append(name)
@@ -156,11 +178,26 @@ class Feed:
             self.unread.recount(stale, self._tail.cursor)
         return bool(stale)
 
+    def _watched(self, name: str) -> list[Path]:
+        # the retention ledger grows when archives go: counts and losses change for all
+        paths = self.swarm.paths
+        return [
+            paths.file("cursors", f"{name}.json"),
+            paths.file("archive", retention_ledger.LEDGER),
+        ]
+
     def poll(self) -> FeedUpdate:
         """New records and changed panels since the last poll (never blocks)."""
         bad_before = self.bad
         upd = self.panels()
-        records, seen, drained = self._read()
+        try:
+            records, seen, drained = self._read()
+            problem = ""
+        except (SwarmError, OSError) as exc:  # a planted FIFO, a symlink: say so, go on
+            self._records = None
+            records, seen, drained, problem = [], 0, False, inert(f"cannot read the log: {exc}")
+        if problem != self.problem:
+            upd.problem = self.problem = problem
         upd.records, upd.seen = records, seen
         upd.gaps = self._gaps()
         # recount only at the end of the log, where the tail position is exact

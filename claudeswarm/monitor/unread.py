@@ -19,6 +19,7 @@ from claudeswarm import _atomic, retention_ledger
 from claudeswarm.errors import SwarmError
 from claudeswarm.messaging import Swarm
 from claudeswarm.models import MessageRecord
+from claudeswarm.schema import skipped
 from claudeswarm.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes
 
 SCAN_LIMIT = 20_000
@@ -29,11 +30,13 @@ def _ignore(bad: BadLine) -> None:
 
 
 def read_cursor(swarm: Swarm, agent: str) -> Cursor | None:
-    """The agent's saved position, or ``None`` (none saved, or unreadable: count all)."""
+    """The agent's saved position, or ``None`` (none saved, or unreadable: count all, and
+    say so once; the agent's own inbox quarantines a bad cursor, the monitor only looks)."""
     try:
-        raw = _atomic.read_json(swarm.paths.cursors / f"{agent}.json", None)
-        return None if raw is None else Cursor(**raw)
-    except (SwarmError, OSError, TypeError, ValueError):
+        raw = _atomic.read_json(swarm.paths.file("cursors", f"{agent}.json"), None)
+        return None if raw is None else Cursor.from_json(raw, f"cursor of {agent}")
+    except (SwarmError, OSError, ValueError) as exc:
+        skipped(f"cursors/{agent}.json", exc)
         return None
 
 
