@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -70,6 +71,10 @@ class MessageLog:
         self._fd: int | None = None
         self._ino: tuple[int, int] | None = None
         self._lock_fd: int | None = None
+        # flock excludes other processes only: threads share this object's fds, so they
+        # also take this mutex (else two could both "hold" the flock and one could close
+        # the fd the other writes to, or lock one fd and unlock another)
+        self._mutex = threading.Lock()
 
     def close(self) -> None:
         """Close the fds (the object can still be used; it reopens)."""
@@ -86,13 +91,15 @@ class MessageLog:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         # The sidecar stays open between appends: one flock/unlock pair per append.
-        if self._lock_fd is None:
-            self._lock_fd = open_state(self.paths.log_lock, os.O_RDWR | os.O_CREAT)
-        acquire(self._lock_fd, self.paths.log_lock, LOCK_TIMEOUT)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        with self._mutex:
+            if self._lock_fd is None:
+                self._lock_fd = open_state(self.paths.log_lock, os.O_RDWR | os.O_CREAT)
+            lock_fd = self._lock_fd
+            acquire(lock_fd, self.paths.log_lock, LOCK_TIMEOUT)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     def __enter__(self) -> MessageLog:
         return self
