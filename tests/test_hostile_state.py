@@ -281,6 +281,7 @@ TARGETS: dict[str, Target] = {
     "pending_mark": Target("tasks/pending.mark", "raw", (TASK_ADD, TASK_CLAIM)),
     "task": Target("tasks/pending/{t1_file}", "task", (TASK_LIST, TASK_CLAIM), (MONITOR,)),
     "queue": Target("panes/queued-c", "queue", (SEND_C,)),
+    "ledger": Target("archive/pruned.jsonl", "raw", (INBOX, MONITOR)),
     # sidecar locks and stamps: only their kind of file matters
     "log_lock": Target("messages.lock", "lock", (SEND,)),
     "agents_lock": Target("agents.lock", "lock", (JOIN,)),
@@ -288,6 +289,7 @@ TARGETS: dict[str, Target] = {
     "ratelimit_lock": Target("ratelimit.lock", "lock", (SEND,)),
     "receipts_lock": Target("receipts.lock", "lock", (INBOX,)),
     "journal_lock": Target("locks.lock", "lock", (LOCK,)),
+    "prune_lock": Target("archive/prune.lock", "lock", (SEND, LOG)),
     "task_lock": Target("tasks/locks/{t1_stripe}", "lock", (TASK_CLAIM,)),
     "stale_tmp": Target("tasks/tmp/stale.4194301.0bad", "lock", (TASK_REAP,)),
     # a claim that finds nothing claimable reaps, once per task_auto_reap_seconds
