@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from claudeswarm.errors import UsageError
-from claudeswarm.paths import StatePaths
+from claudeswarm.storage.paths import StatePaths
 
 ENV_PREFIX = "CLAUDESWARM_"
 CONFIG_MAX_BYTES = 1 << 20
@@ -165,8 +165,8 @@ def _kind(default: Any) -> type:
 
 
 def _read_toml(paths: StatePaths) -> dict[str, Any]:
-    from claudeswarm._atomic import read_bytes
     from claudeswarm.errors import CorruptRecordError
+    from claudeswarm.storage.files.atomic import read_bytes
 
     try:
         data = read_bytes(paths.config, CONFIG_MAX_BYTES)

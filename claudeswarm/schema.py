@@ -1,6 +1,6 @@
 """The schema layer: every record read back from state is checked here before use.
 
-Parsing (:mod:`claudeswarm._json`) only proves a file is JSON; a record with the wrong
+Parsing (:mod:`claudeswarm.storage.json`) only proves a file is JSON; a record with the wrong
 types (``"last_seen": 3``, a list where a number belongs, an offset past any file) would
 otherwise travel into code that indexes, hashes or compares it and crash far from the
 file. So a stored record is turned into its dataclass by :func:`build`, which checks each

@@ -53,7 +53,7 @@ def time_run(
 
 def setup(project: Path) -> None:
     sys.path.insert(0, str(REPO))
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     (project / ".git").mkdir(parents=True)
     cli = [sys.executable, "-m", "claudeswarm"]
@@ -68,7 +68,7 @@ def setup(project: Path) -> None:
             )
         return agents, None
 
-    from claudeswarm.paths import StatePaths
+    from claudeswarm.storage.paths import StatePaths
 
     registry.update(StatePaths(project, project / ".claudeswarm"), change)
     for who, pattern in (("other", "src/**"), ("me", "docs/**")):

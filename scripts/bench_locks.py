@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from _bench import pct  # noqa: E402
 
-from claudeswarm import _atomic  # noqa: E402
 from claudeswarm.config import load  # noqa: E402
-from claudeswarm.leases import grant_record  # noqa: E402
-from claudeswarm.locks import Holder, LockManager  # noqa: E402
-from claudeswarm.messaging import Swarm  # noqa: E402
-from claudeswarm.paths import StatePaths, ensure_state  # noqa: E402
+from claudeswarm.locks.lease import grant_record  # noqa: E402
+from claudeswarm.locks.manager import Holder, LockManager  # noqa: E402
+from claudeswarm.messages.service import Swarm  # noqa: E402
+from claudeswarm.storage.files import atomic as _atomic  # noqa: E402
+from claudeswarm.storage.paths import StatePaths, ensure_state  # noqa: E402
 
 
 def make_swarm(base: Path) -> Swarm:

@@ -25,14 +25,15 @@ from pathlib import Path
 
 from _bench import pct
 
-from claudeswarm import identity, messaging
+from claudeswarm.agents import identity
 from claudeswarm.config import Settings
-from claudeswarm.filters import MessageFilter
-from claudeswarm.message_log import MessageLog
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import MessageRecord, format_ts, new_id
-from claudeswarm.paths import StatePaths, ensure_state
-from claudeswarm.tailer import LogTailer
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.filters import MessageFilter
+from claudeswarm.messages.record import MessageRecord, format_ts, new_id
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.log import MessageLog
+from claudeswarm.storage.files.tailer import LogTailer
+from claudeswarm.storage.paths import StatePaths, ensure_state
 
 REPO = Path(__file__).resolve().parent.parent
 UNLIMITED = replace(
@@ -94,7 +95,7 @@ def bench_rotate(tmp: Path, n: int, *, pinned: bool) -> dict[str, object]:
     """Appends that rotate every 64 KiB past ``archive_keep`` = 4, so retention runs on
     every rotation. ``pinned``: a live agent (a real process) read once and then fell
     behind, so past ``archive_max_bytes`` every deletion is counted for it."""
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     sw = fresh(tmp, f"rotate-{pinned}")
     s = replace(UNLIMITED, rotate_bytes=64 * 1024, archive_keep=4, archive_max_bytes=512 * 1024)

@@ -33,9 +33,11 @@ sys.path.insert(0, str(REPO))
 
 from _bench import stats  # noqa: E402
 
-from claudeswarm import delivery, discovery, identity, messaging  # noqa: E402
-from claudeswarm.models import parse_ts  # noqa: E402
-from claudeswarm.tmux import Tmux, socket_for_name  # noqa: E402
+from claudeswarm.agents import discovery, identity  # noqa: E402
+from claudeswarm.messages import service as messaging  # noqa: E402
+from claudeswarm.messages.record import parse_ts  # noqa: E402
+from claudeswarm.tmux import delivery  # noqa: E402
+from claudeswarm.tmux.client import Tmux, socket_for_name  # noqa: E402
 
 KINDS = ("claude", "codex", "aider", "gemini", "opencode")
 FAKE = REPO / "scripts" / "fake_agent.py"

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from claudeswarm.tmux import current  # noqa: E402
+from claudeswarm.tmux.client import current  # noqa: E402
 
 FAKE = REPO / "scripts" / "fake_agent.py"
 

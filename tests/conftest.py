@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from claudeswarm.config import Settings, load
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths, ensure_state
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.paths import StatePaths, ensure_state
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -121,7 +121,7 @@ def register(
     pane would (for tests about identity, not about tmux: no server is involved). Its
     process is ``pid``, by default a fresh :func:`stand_in_pid`: never the test process,
     whose CLI calls would then run under the agent and be it (process ancestry)."""
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     pid = stand_in_pid() if pid is None else pid
     rec = registry.AgentRecord(

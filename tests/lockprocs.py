@@ -15,10 +15,10 @@ sys.path.insert(0, str(REPO))
 
 from claudeswarm.config import load  # noqa: E402
 from claudeswarm.errors import RefusedError  # noqa: E402
-from claudeswarm.globs import matches  # noqa: E402
-from claudeswarm.locks import Holder, LockManager  # noqa: E402
-from claudeswarm.messaging import Swarm  # noqa: E402
-from claudeswarm.paths import StatePaths  # noqa: E402
+from claudeswarm.locks.manager import Holder, LockManager  # noqa: E402
+from claudeswarm.locks.patterns import matches  # noqa: E402
+from claudeswarm.messages.service import Swarm  # noqa: E402
+from claudeswarm.storage.paths import StatePaths  # noqa: E402
 
 
 def open_swarm(root: str) -> Swarm:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from claudeswarm import registry
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import MessageRecord, format_ts, new_id
-from claudeswarm.paths import StatePaths
+from claudeswarm.agents import registry
+from claudeswarm.messages.record import MessageRecord, format_ts, new_id
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.paths import StatePaths
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000.0  # the FakeClock's start: 2027-01-15T08:00:00Z
@@ -108,7 +108,7 @@ def tree_digest(paths: StatePaths) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FakeLease:
-    """The ``claudeswarm.locks.Lease`` contract (fields the monitor reads)."""
+    """The ``claudeswarm.locks.manager.Lease`` contract (fields the monitor reads)."""
 
     agent: str
     pane: str
@@ -128,7 +128,7 @@ class FakeLease:
 
 @dataclass(frozen=True)
 class FakeTask:
-    """The ``claudeswarm.tasks.Task`` contract."""
+    """The ``claudeswarm.tasks.board.Task`` contract."""
 
     id: str
     title: str
@@ -160,11 +160,12 @@ def hide_modules(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 
 
 def install_fakes(monkeypatch: pytest.MonkeyPatch, fakes: Fakes) -> None:
-    """Put fake ``claudeswarm.locks`` / ``claudeswarm.tasks`` modules in ``sys.modules``
+    """Put fake ``claudeswarm.locks.manager`` / ``claudeswarm.tasks.board`` modules in
+    ``sys.modules``
     with the contract's read-only functions (their state file: ``locks.json``; their
     directories: ``tasks/<state>``)."""
-    locks = types.ModuleType("claudeswarm.locks")
-    tasks = types.ModuleType("claudeswarm.tasks")
+    locks = types.ModuleType("claudeswarm.locks.manager")
+    tasks = types.ModuleType("claudeswarm.tasks.board")
 
     def list_leases(swarm: Swarm) -> list[FakeLease]:
         fakes.lease_calls += 1
@@ -180,8 +181,8 @@ def install_fakes(monkeypatch: pytest.MonkeyPatch, fakes: Fakes) -> None:
     tasks.state_dirs = lambda paths: [  # type: ignore[attr-defined]
         paths.state / "tasks" / s for s in ("pending", "claimed", "done", "failed")
     ]
-    monkeypatch.setitem(sys.modules, "claudeswarm.locks", locks)
-    monkeypatch.setitem(sys.modules, "claudeswarm.tasks", tasks)
+    monkeypatch.setitem(sys.modules, "claudeswarm.locks.manager", locks)
+    monkeypatch.setitem(sys.modules, "claudeswarm.tasks.board", tasks)
 
 
 def sample_fakes() -> Fakes:
@@ -226,7 +227,7 @@ def sample_fakes() -> Fakes:
 def writer_main(state: str, prefix: str, count: int, batch: int, rotate_bytes: int) -> None:
     """Append ``count`` records ``<prefix>-<i>`` with the real protocol (subprocess body)."""
     from claudeswarm.config import Settings
-    from claudeswarm.message_log import MessageLog
+    from claudeswarm.storage.files.log import MessageLog
 
     paths = StatePaths(Path(state).parent, Path(state))
     with MessageLog(paths, replace(Settings(), rotate_bytes=rotate_bytes)) as log:

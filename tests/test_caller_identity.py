@@ -18,7 +18,7 @@ from conftest import cli_env, register, run_cli
 from stand_in import StandIn
 
 from claudeswarm.errors import EXIT_REFUSED
-from claudeswarm.paths import StatePaths
+from claudeswarm.storage.paths import StatePaths
 
 ALICE, BOB = "%901", "%902"
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import cli_env, register
 
 from claudeswarm.errors import EXIT_OK, EXIT_USAGE
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.paths import StatePaths
 
 BAD = os.fsdecode(b"\xff")  # the surrogate-escaped form of one invalid byte
 
@@ -133,7 +133,7 @@ def test_usage_errors_are_one_line(paths: StatePaths, argv: tuple[str, ...]) -> 
 
 @pytest.mark.parametrize("kind", ["../../x", "a\nb", "a\x1b[31mb", "Claude", "x" * 40, "all"])
 def test_kinds_obey_a_strict_rule(paths: StatePaths, kind: str) -> None:
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     err = one_line(run(paths.root, "join", "--kind", kind), EXIT_USAGE)
     assert "\x1b" not in err and "kind" in err
@@ -141,7 +141,7 @@ def test_kinds_obey_a_strict_rule(paths: StatePaths, kind: str) -> None:
 
 
 def test_kinds_from_agent_patterns_obey_the_same_rule() -> None:
-    from claudeswarm.discovery import parse_patterns
+    from claudeswarm.agents.discovery import parse_patterns
     from claudeswarm.errors import UsageError
 
     assert parse_patterns(["cursor=cursor-agent"])[0].kind == "cursor"
@@ -212,7 +212,7 @@ def test_inbox_shows_what_it_marked_read_even_if_receipts_fail(paths: StatePaths
 
 
 def test_state_idle_succeeds_once_recorded(paths: StatePaths) -> None:
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     register(paths, "fuzzer")
     (paths.state / "nudges.jsonl").mkdir()  # waiting nudges cannot be read
@@ -225,7 +225,7 @@ def test_state_idle_succeeds_once_recorded(paths: StatePaths) -> None:
 def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None:
     """The library's own guarantee, below the CLI check: encode first, then create."""
     from claudeswarm.errors import UsageError
-    from claudeswarm.tasks import TaskBoard
+    from claudeswarm.tasks.board import TaskBoard
 
     board = TaskBoard(swarm)
     for text in ({"title": f"t{BAD}"}, {"title": "t", "body": BAD}):
@@ -237,7 +237,7 @@ def test_a_task_that_cannot_be_encoded_leaves_no_temp_file(swarm: Swarm) -> None
 
 def test_the_cli_priority_range_is_the_boards() -> None:
     from claudeswarm.cli.tasks import PRIORITY_LIMIT
-    from claudeswarm.task_files import PRIORITY_MAX, PRIORITY_MIN
+    from claudeswarm.storage.files.tasks import PRIORITY_MAX, PRIORITY_MIN
 
     assert (-PRIORITY_LIMIT, PRIORITY_LIMIT) == (PRIORITY_MIN, PRIORITY_MAX)
 

@@ -200,9 +200,9 @@ def plant(top: Path) -> Sandbox:
     """A project with a state directory holding one good record of each kind."""
     from conftest import register
 
-    from claudeswarm.locks import Holder, LockManager
-    from claudeswarm.messaging import open_swarm, send
-    from claudeswarm.tasks import TaskBoard
+    from claudeswarm.locks.manager import Holder, LockManager
+    from claudeswarm.messages.service import open_swarm, send
+    from claudeswarm.tasks.board import TaskBoard
 
     project = top / "proj"
     (project / ".git").mkdir(parents=True)
@@ -213,7 +213,7 @@ def plant(top: Path) -> Sandbox:
     (top / "outside" / "sentinel").write_text("keep\n")
     state = project / ".claudeswarm"
     sw = open_swarm(str(state))
-    from claudeswarm.paths import ensure_state
+    from claudeswarm.storage.paths import ensure_state
 
     ensure_state(sw.paths)
     # alice lives outside the fuzzer's ancestry (pid 1 outlives every case); the fuzzer is
@@ -256,11 +256,11 @@ def snapshot(box: Sandbox) -> dict[str, tuple[int, int, int]]:
 
 
 def check_planted(box: Sandbox) -> None:
-    from claudeswarm import registry
-    from claudeswarm.locks import list_leases
-    from claudeswarm.messaging import open_swarm
-    from claudeswarm.tailer import read_recent
-    from claudeswarm.tasks import list_tasks
+    from claudeswarm.agents import registry
+    from claudeswarm.locks.manager import list_leases
+    from claudeswarm.messages.service import open_swarm
+    from claudeswarm.storage.files.tailer import read_recent
+    from claudeswarm.tasks.board import list_tasks
 
     sw = open_swarm(str(box.state))
     try:

@@ -14,9 +14,9 @@ from conftest import REPO, cli_env, run_cli
 from claudeswarm.cli import COMMANDS, build_app
 from claudeswarm.config import Settings, commented_template, load
 from claudeswarm.errors import UsageError
-from claudeswarm.filters import MessageFilter
-from claudeswarm.models import MessageRecord, format_ts
-from claudeswarm.paths import StatePaths
+from claudeswarm.messages.filters import MessageFilter
+from claudeswarm.messages.record import MessageRecord, format_ts
+from claudeswarm.storage.paths import StatePaths
 
 
 def test_sources_default_file_env(paths: StatePaths) -> None:

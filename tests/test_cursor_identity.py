@@ -12,12 +12,13 @@ import pytest
 from conftest import FakeClock, settings
 from inodes import reuse_inode
 
-from claudeswarm import identity, messaging
-from claudeswarm.message_log import MessageLog, frame
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import MessageRecord, format_ts, new_id
-from claudeswarm.paths import StatePaths, ensure_state
-from claudeswarm.tailer import BadLine, LineQuarantine, LogTailer
+from claudeswarm.agents import identity
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.record import MessageRecord, format_ts, new_id
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.log import MessageLog, frame
+from claudeswarm.storage.files.tailer import BadLine, LineQuarantine, LogTailer
+from claudeswarm.storage.paths import StatePaths, ensure_state
 
 
 def rec(body: str) -> MessageRecord:

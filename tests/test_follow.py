@@ -53,8 +53,8 @@ def test_log_follow_prints_new_messages_across_rotation(project: Path) -> None:
         run_cli(project, "send", "--as", "alice", "bob", "q1", "--type", "question")
         run_cli(project, "send", "--as", "alice", "bob", "skip me")
         from claudeswarm.config import Settings
-        from claudeswarm.message_log import MessageLog
-        from claudeswarm.paths import resolve
+        from claudeswarm.storage.files.log import MessageLog
+        from claudeswarm.storage.paths import resolve
 
         MessageLog(resolve(str(project / ".claudeswarm")), Settings()).rotate()
         run_cli(project, "send", "--as", "bob", "alice", "q2", "--type", "question")

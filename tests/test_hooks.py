@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import cli_env, register, run_cli
 
-from claudeswarm.paths import StatePaths
+from claudeswarm.storage.paths import StatePaths
 
 ME, OTHER = "%901", "%902"
 EVENTS = ("session-start", "prompt", "pre-tool", "post-tool", "stop")
@@ -422,7 +422,7 @@ def test_a_hook_call_imports_neither_typer_nor_tmux_nor_textual(
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = {'typer', 'click', 'libtmux', 'textual', 'rich'}\n"
         "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
-        "print('TMUX', 'claudeswarm.tmux' in sys.modules)\n"
+        "print('TMUX', 'claudeswarm.tmux.client' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -20,8 +20,8 @@ from conftest import cli_env, run_cli
 from test_hooks import ME, cli, hook, two
 
 from claudeswarm.errors import EXIT_REFUSED
-from claudeswarm.hooks import MAX_INPUT
-from claudeswarm.paths import StatePaths, find_root
+from claudeswarm.hooks.events import MAX_INPUT
+from claudeswarm.storage.paths import StatePaths, find_root
 
 __all__ = ["two"]  # a fixture: imported so that pytest finds it here
 

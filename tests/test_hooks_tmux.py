@@ -14,7 +14,7 @@ from conftest import REPO
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, Lab
 
-from claudeswarm.paths import StatePaths
+from claudeswarm.storage.paths import StatePaths
 
 pytestmark = pytest.mark.tmux
 AGENT = REPO / "tests" / "hook_agent.py"

@@ -35,13 +35,13 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm import messaging
 from claudeswarm.config import Settings
-from claudeswarm.delivery import NudgeEntry, append_nudges
-from claudeswarm.locks import Holder, LockManager
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths, ensure_state
-from claudeswarm.tasks import TaskBoard
+from claudeswarm.locks.manager import Holder, LockManager
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.tasks.board import TaskBoard
+from claudeswarm.tmux.delivery import NudgeEntry, append_nudges
 from tests.conftest import REPO, register
 
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import cli_env, register, run_cli
 
 from claudeswarm.errors import EXIT_ERROR, EXIT_REFUSED, EXIT_UNAVAILABLE
-from claudeswarm.paths import resolve
+from claudeswarm.storage.paths import resolve
 
 
 def one_line(err: str) -> str:

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claudeswarm.errors import RefusedError, UsageError
-from claudeswarm.globs import canonical, matches, overlaps, witness
-from claudeswarm.lockindex import Entry, PatternIndex
-from claudeswarm.locks import Holder, LockManager
-from claudeswarm.messaging import Swarm
+from claudeswarm.locks.index import Entry, PatternIndex
+from claudeswarm.locks.manager import Holder, LockManager
+from claudeswarm.locks.patterns import canonical, matches, overlaps, witness
+from claudeswarm.messages.service import Swarm
 
 # -- the oracle: fnmatch per segment, brute force over the alphabet {a, b, c} -------------
 # Every generated literal or class uses only a and b, so any other character behaves like

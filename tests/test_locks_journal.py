@@ -23,11 +23,11 @@ from conftest import FakeClock, cli_env, run_cli, settings
 from inodes import reuse_inode
 
 from claudeswarm.errors import EXIT_REFUSED, RefusedError
-from claudeswarm.locks import Holder, Lease, LockManager, list_leases, state_files
-from claudeswarm.lockstore import LeaseStore
-from claudeswarm.lockwait import LockConflictError
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths, ensure_state
+from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.locks.manager import Holder, Lease, LockManager, list_leases, state_files
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.leases import LeaseStore
+from claudeswarm.storage.paths import StatePaths, ensure_state
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 LONG = "a long reason, so that this lease's record is longer than the one it replaces " * 3
@@ -132,8 +132,8 @@ def test_a_journal_of_an_older_version_without_an_epoch(
 ) -> None:
     """A header without an epoch (written before epochs existed) is read, never trusted
     across changes, and given an epoch by the next writer; no lease is lost."""
-    from claudeswarm import _json
-    from claudeswarm.leases import encode, grant_record
+    from claudeswarm.locks.lease import encode, grant_record
+    from claudeswarm.storage import json as _json
 
     sw = Swarm(paths, settings(), clock)
     journal = state_files(paths)[0]

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import FakeClock, settings
 
-from claudeswarm import registry
+from claudeswarm.agents import registry
+from claudeswarm.agents.registry import AgentRecord
 from claudeswarm.errors import RefusedError, StateError, UnavailableError, UsageError
-from claudeswarm.locks import Holder, LockManager, list_leases, state_files
-from claudeswarm.lockwait import LockConflictError
-from claudeswarm.messaging import Swarm, recent
-from claudeswarm.registry import AgentRecord
+from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.locks.manager import Holder, LockManager, list_leases, state_files
+from claudeswarm.messages.service import Swarm, recent
 
 
 def mgr(swarm: Swarm, agent: str, **kw: object) -> LockManager:
@@ -288,7 +288,7 @@ def test_blockers_are_live_leases_of_others_only(swarm: Swarm, clock: FakeClock)
 def test_reader_waits_for_an_unfinished_record_and_reads_only_new_bytes(swarm: Swarm) -> None:
     """A reader sees whole records only; the writer side is simulated by hand to freeze
     it halfway through one record (a real writer does it with a single write)."""
-    from claudeswarm.leases import Lease, Table, encode, grant_record
+    from claudeswarm.locks.lease import Lease, Table, encode, grant_record
 
     mgr(swarm, "a").acquire(["a/**"])
     journal = state_files(swarm.paths)[0]

@@ -17,8 +17,8 @@ import pytest
 from conftest import FakeClock
 
 from claudeswarm.errors import RefusedError
-from claudeswarm.locks import Holder, LockManager, list_leases
-from claudeswarm.messaging import Swarm, recent
+from claudeswarm.locks.manager import Holder, LockManager, list_leases
+from claudeswarm.messages.service import Swarm, recent
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 HELPER = str(Path(lockprocs.__file__))

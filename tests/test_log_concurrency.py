@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import settings
 
-from claudeswarm.message_log import MessageLog
-from claudeswarm.models import MessageRecord, format_ts, new_id
-from claudeswarm.paths import StatePaths
-from claudeswarm.tailer import BadLine, LogTailer
+from claudeswarm.messages.record import MessageRecord, format_ts, new_id
+from claudeswarm.storage.files.log import MessageLog
+from claudeswarm.storage.files.tailer import BadLine, LogTailer
+from claudeswarm.storage.paths import StatePaths
 
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1"))
 FORK = mp.get_context("fork")
@@ -233,7 +233,7 @@ def _paced_writer(paths: StatePaths, name: str, count: int) -> None:
 @pytest.mark.parametrize("pieces", [2, 5])
 def test_half_written_line_waits_for_its_newline(paths: StatePaths, pieces: int) -> None:
     rec = _rec("a", 1)
-    from claudeswarm.message_log import frame
+    from claudeswarm.storage.files.log import frame
 
     data = frame(rec)
     MessageLog(paths, settings()).append(_rec("a", 0))

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import FakeClock, cli_env, register, run_cli, stand_in_pid
 
-from claudeswarm import identity, messaging
+from claudeswarm.agents import identity
 from claudeswarm.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
 
 
 @pytest.fixture
@@ -178,7 +179,7 @@ def test_ids_stay_unique_across_fork_and_threads() -> None:
     import os
     import threading
 
-    from claudeswarm.models import new_id
+    from claudeswarm.messages.record import new_id
 
     now = 1_800_000_000.0
     new_id(now)  # the parent's state now holds this millisecond

@@ -25,14 +25,14 @@ from monitor_support import (
     wait_for,
 )
 
-from claudeswarm import messaging
-from claudeswarm.message_log import archives
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.app import MonitorApp, create_app
 from claudeswarm.monitor.data import Section
 from claudeswarm.monitor.screens import DetailScreen, HelpScreen
 from claudeswarm.monitor.widgets.messages import row_text
 from claudeswarm.monitor.widgets.panels import SectionPanel
+from claudeswarm.storage.files.log import archives
 
 SIZE = (120, 36)
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1") or 1)
@@ -238,8 +238,8 @@ def test_help_and_detail_screens(swarm: Swarm) -> None:
 def test_panels_say_not_available_then_fill_in(
     swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without ``claudeswarm.locks``/``claudeswarm.tasks`` (hidden from import) the panels
-    say so; with stand-in modules injected in ``sys.modules`` (to control their data) the
+    """Without ``claudeswarm.locks.manager``/``claudeswarm.tasks.board`` (hidden from import)
+    the panels say so; with stand-in modules injected in ``sys.modules`` (to control their data) the
     same app fills them in, with no change to the monitor."""
 
     async def scenario(expect_available: bool) -> dict[str, Section]:
@@ -254,7 +254,7 @@ def test_panels_say_not_available_then_fill_in(
         return found
 
     with monkeypatch.context() as hidden:
-        hide_modules(hidden, "locks", "tasks")
+        hide_modules(hidden, "locks.manager", "tasks.board")
         asyncio.run(scenario(False))
     install_fakes(monkeypatch, sample_fakes())
     found = asyncio.run(scenario(True))
@@ -274,7 +274,7 @@ def test_panels_say_not_available_then_fill_in(
 def test_panels_reload_only_when_their_files_change(
     swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fake ``claudeswarm.locks``/``claudeswarm.tasks`` (not on this branch) count how
+    """Fake ``claudeswarm.locks.manager``/``claudeswarm.tasks.board`` (not on this branch) count how
     often they are read: polling alone reads nothing; a changed file reloads its panel.
     (The files are dated 1 s back: one changed less than 0.2 s before a look is looked
     at once more when it has settled.)"""

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from monitor_support import add_agents, agent, append, rec
 
-from claudeswarm import messaging
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.data import ChangeWatcher
 from claudeswarm.monitor.feed import Feed
 

@@ -23,14 +23,15 @@ from monitor_support import (
     wait_for,
 )
 
-from claudeswarm import messaging, tailer
 from claudeswarm.errors import EXIT_USAGE
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor import feed as feed_module
 from claudeswarm.monitor.app import create_app
 from claudeswarm.monitor.feed import Feed, snapshot
 from claudeswarm.monitor.query import parse_filter
 from claudeswarm.monitor.unread import UnreadCounter
+from claudeswarm.storage.files import tailer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -260,8 +261,8 @@ def test_a_corrupt_registry_is_a_note_not_a_crash(swarm: Swarm, project: Path) -
 def test_once_json_shows_real_leases_and_tasks(swarm: Swarm, project: Path) -> None:
     """With the real locks and tasks modules (no stand-ins): a held lease and a claimed
     task appear in the snapshot, and looking changes nothing."""
-    from claudeswarm.locks import Holder, LockManager
-    from claudeswarm.tasks import TaskBoard
+    from claudeswarm.locks.manager import Holder, LockManager
+    from claudeswarm.tasks.board import TaskBoard
 
     LockManager(swarm, Holder.for_process("alice")).acquire(["src/auth/**"], reason="refactor")
     board = TaskBoard(swarm)

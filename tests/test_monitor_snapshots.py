@@ -22,7 +22,7 @@ from monitor_support import (
 )
 from textual.pilot import Pilot
 
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.app import MonitorApp, create_app
 
 SIZE = (120, 36)
@@ -81,7 +81,7 @@ def test_not_available_yet_with_a_filter(
     snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Locks and tasks hidden from import: the panels say "not available yet"."""
-    hide_modules(monkeypatch, "locks", "tasks")
+    hide_modules(monkeypatch, "locks.manager", "tasks.board")
     _fill(swarm)
 
     async def run_before(pilot: Pilot[None]) -> None:
@@ -96,7 +96,7 @@ def test_detail_of_a_hostile_message(
     snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Locks and tasks hidden from import: the panels say "not available yet"."""
-    hide_modules(monkeypatch, "locks", "tasks")
+    hide_modules(monkeypatch, "locks.manager", "tasks.board")
     _fill(swarm)
     hostile = "\x1b]0;pwned\x07\x1b[2J[bold red]not markup[/]\n\u202eevil\x9b1m\r\nend"
     append(swarm, [rec(50, hostile, sender="mallory", to=("all",), type="urgent")])
@@ -113,7 +113,7 @@ def test_paused_with_the_cursor_up_and_help(
     snap_compare: Compare, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Locks and tasks hidden from import: the panels say "not available yet"."""
-    hide_modules(monkeypatch, "locks", "tasks")
+    hide_modules(monkeypatch, "locks.manager", "tasks.board")
     _fill(swarm)
 
     async def run_before(pilot: Pilot[None]) -> None:

@@ -8,8 +8,8 @@ import pytest
 from conftest import FakeClock, settings
 
 from claudeswarm.errors import RateLimitedError
-from claudeswarm.paths import StatePaths
-from claudeswarm.ratelimit import EVICT_PER_CALL, RateLimiter
+from claudeswarm.messages.ratelimit import EVICT_PER_CALL, RateLimiter
+from claudeswarm.storage.paths import StatePaths
 
 
 def limiter(paths: StatePaths, clock: FakeClock, **limits: object) -> RateLimiter:
@@ -78,7 +78,7 @@ def test_corrupt_state_is_quarantined_not_fatal(paths: StatePaths, clock: FakeCl
 
 
 def test_quarantining_the_same_file_twice_keeps_both(paths: StatePaths) -> None:
-    from claudeswarm._atomic import quarantine_file
+    from claudeswarm.storage.files.atomic import quarantine_file
 
     target = paths.file("agents.json")
     for content in ("first bad", "second bad"):

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from conftest import cli_env, register, run_cli
 
-from claudeswarm import messaging
 from claudeswarm.config import load
-from claudeswarm.message_log import archives
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.log import archives
+from claudeswarm.storage.paths import StatePaths
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 FORK = mp.get_context("fork")
@@ -238,7 +238,7 @@ def test_an_agent_that_never_read_pins_until_it_reads(
 def test_seq_numbers_never_repeat_when_archive_is_emptied(paths: StatePaths) -> None:
     """With archive_keep = 0 every archive goes at once; the next one must not take the
     seq of a deleted one (readers and the ledger go by seq)."""
-    from claudeswarm.retention_ledger import read_ledger
+    from claudeswarm.storage.files.retention_ledger import read_ledger
 
     swarm = _log_swarm(paths, CLAUDESWARM_ARCHIVE_KEEP="0")
     _rotate_n(swarm, 3)
@@ -560,7 +560,7 @@ def test_a_send_that_does_not_rotate_imports_no_reader_or_retention(
         "sys.argv = ['claudeswarm', 'send', '--as', 'alice', 'bob', 'hi']\n"
         "from claudeswarm.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "readers = ('claudeswarm.retention', 'claudeswarm.tailer')\n"
+        "readers = ('claudeswarm.storage.files.retention', 'claudeswarm.storage.files.tailer')\n"
         "print(sorted(m for m in sys.modules if m.startswith(readers)))\n"
     )
     out = subprocess.run(

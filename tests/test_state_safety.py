@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm import message_log, messaging
 from claudeswarm.errors import UnavailableError
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages import service as messaging
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.feed import snapshot
-from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+from claudeswarm.storage.files import log as message_log
+from claudeswarm.storage.files.tailer import BadLine, LogTailer, max_line_bytes, read_recent
 from tests.conftest import cli_env, register, settings
 
 HANG = 30.0  # seconds after which a command counts as hung
@@ -322,7 +323,7 @@ def test_a_pass_over_many_archives_lists_archive_once(
     ``os.listdir`` is wrapped to count calls (it still lists): the number of listings
     is the behaviour under test, and a timing assert would fail on a slow machine."""
     from claudeswarm.config import load
-    from claudeswarm.paths import StatePaths, ensure_state
+    from claudeswarm.storage.paths import StatePaths, ensure_state
 
     paths = ensure_state(StatePaths(project, project / ".claudeswarm"))
     limits = {"rate_per_sender": 10**6, "rate_per_pair": 10**6}
@@ -428,8 +429,8 @@ def test_open_state_refuses_what_is_not_a_regular_file(
     appending alike, and a FIFO with a reader waiting receives nothing."""
     import socket
 
-    from claudeswarm._atomic import open_state
     from claudeswarm.errors import StateError
+    from claudeswarm.storage.files.atomic import open_state
 
     path = tmp_path / "state.json"
     reader = None

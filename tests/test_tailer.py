@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import settings
 
-from claudeswarm.message_log import MessageLog, archives
-from claudeswarm.models import MessageRecord, format_ts, new_id
-from claudeswarm.paths import StatePaths
-from claudeswarm.tailer import BadLine, Cursor, LineQuarantine, LogTailer, read_recent
+from claudeswarm.messages.record import MessageRecord, format_ts, new_id
+from claudeswarm.storage.files.log import MessageLog, archives
+from claudeswarm.storage.files.tailer import BadLine, Cursor, LineQuarantine, LogTailer, read_recent
+from claudeswarm.storage.paths import StatePaths
 
 
 def rec(body: str) -> MessageRecord:
@@ -212,8 +212,8 @@ def test_a_drained_file_whose_archive_was_deleted_goes_on_at_the_oldest_kept(
     """The tailer drains the live log through its fd after a rotation; if retention has
     already deleted that archive, every archive left is newer: it goes on at the oldest of
     them (it used to jump to the live log, skipping retained archives) and records a gap."""
-    from claudeswarm import retention_ledger
-    from claudeswarm.tailer import Gap
+    from claudeswarm.storage.files import retention_ledger
+    from claudeswarm.storage.files.tailer import Gap
 
     log = MessageLog(paths, settings(archive_keep=2))
     log.append(rec("a0"))
@@ -236,8 +236,8 @@ def test_archives_deleted_while_reading_an_older_one_are_a_recorded_gap(
 ) -> None:
     """A reader inside archive 1 when archives 1-4 are deleted finishes archive 1 (its
     fd keeps it), then finds archive 5 next: archives 2-4 are a gap, said so."""
-    from claudeswarm import retention_ledger
-    from claudeswarm.tailer import Gap
+    from claudeswarm.storage.files import retention_ledger
+    from claudeswarm.storage.files.tailer import Gap
 
     keep_all = MessageLog(paths, settings(archive_keep=100))
     for i in range(4):

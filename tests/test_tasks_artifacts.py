@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from claudeswarm.errors import RefusedError, UsageError
-from claudeswarm.messaging import Swarm
-from claudeswarm.task_files import STATES, names, state_dir
-from claudeswarm.tasks import Task, TaskBoard, list_tasks
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.tasks import STATES, names, state_dir
+from claudeswarm.tasks.board import Task, TaskBoard, list_tasks
 from tests.conftest import FakeClock
 
 
@@ -122,7 +122,7 @@ def test_artifacts_passed_at_completion_are_checked_too(swarm: Swarm, project: P
 
 
 def test_allow_empty_and_inside_symlink(swarm: Swarm, project: Path) -> None:
-    from claudeswarm.artifacts import parse_spec
+    from claudeswarm.tasks.artifacts import parse_spec
 
     board = TaskBoard(swarm)
     spec = parse_spec(project, "empty.log", allow_empty=True)

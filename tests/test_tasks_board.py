@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm import task_claims
 from claudeswarm.errors import RefusedError, UsageError
-from claudeswarm.messaging import Swarm, recent
-from claudeswarm.task_files import STATES, names, state_dir
-from claudeswarm.tasks import TaskBoard, UnknownTaskError, list_tasks, state_dirs
+from claudeswarm.messages.service import Swarm, recent
+from claudeswarm.storage.files.tasks import STATES, names, state_dir
+from claudeswarm.tasks import claims as task_claims
+from claudeswarm.tasks.board import TaskBoard, UnknownTaskError, list_tasks, state_dirs
 from tests.conftest import FakeClock, settings
 
 

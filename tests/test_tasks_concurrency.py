@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from claudeswarm.config import Settings
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths
-from claudeswarm.task_files import STATES, locate, names, read_task, state_dir
-from claudeswarm.tasks import TaskBoard, list_tasks
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.tasks import STATES, locate, names, read_task, state_dir
+from claudeswarm.storage.paths import StatePaths
+from claudeswarm.tasks.board import TaskBoard, list_tasks
 
 STRESS = bool(os.environ.get("CLAUDESWARM_STRESS"))
 CTX = mp.get_context("fork")
@@ -151,7 +151,7 @@ def test_4_processes_create_1000_tasks_all_exist(swarm: Swarm, tmp_path: Path) -
 
 
 def _log_bodies(swarm: Swarm) -> list[str]:
-    from claudeswarm.messaging import recent
+    from claudeswarm.messages.service import recent
 
     return [m.body for m in recent(swarm, 10**6) if m.type == "task"]
 
@@ -161,7 +161,7 @@ def _log_bodies(swarm: Swarm) -> list[str]:
 
 def _consume(paths: StatePaths, expect: int, ready: Path, out: Path) -> None:
     """Open each task the moment its "created" announcement appears in the log."""
-    from claudeswarm.tailer import LogTailer
+    from claudeswarm.storage.files.tailer import LogTailer
 
     found = missing = partial = 0
     with LogTailer(paths, None, start="begin") as tail:

@@ -24,10 +24,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from claudeswarm.config import Settings
 from claudeswarm.errors import RefusedError
-from claudeswarm.messaging import Swarm
-from claudeswarm.paths import StatePaths, ensure_state
-from claudeswarm.task_files import STATES, names, state_dir
-from claudeswarm.tasks import TaskBoard, list_tasks
+from claudeswarm.messages.service import Swarm
+from claudeswarm.storage.files.tasks import STATES, names, state_dir
+from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.tasks.board import TaskBoard, list_tasks
 from tests.conftest import FakeClock
 
 TTL = 100.0

@@ -2,7 +2,7 @@
 
 Each case starts a session on a fresh pty: a launcher (session leader, like ``npx``)
 runs the agent (a script named ``claude``), which starts one child the way the case
-says. :func:`claudeswarm.discovery.terminal_taken` must say whether keys typed into the
+says. :func:`claudeswarm.agents.discovery.terminal_taken` must say whether keys typed into the
 terminal would reach the agent. ``test_tmux_editor.py`` checks the same through tmux.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from libtmux.test.retry import retry_until
 
-from claudeswarm import discovery, procs
+from claudeswarm.agents import discovery, procs
 
 TREE = r"""
 import json, os, signal, subprocess, sys, time

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, cli_env, register, run_cli
 
 from claudeswarm.errors import EXIT_USAGE
-from claudeswarm.paths import StatePaths
+from claudeswarm.storage.paths import StatePaths
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_send_to_a_paneless_agent_starts_no_nudger(project: Path) -> None:
 
 def test_nudger_refuses_bad_arguments(project: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "claudeswarm.nudger", "what"],
+        [sys.executable, "-m", "claudeswarm.tmux.nudger", "what"],
         env=cli_env(project),
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ def test_bad_nudge_setting_refuses_before_logging(project: Path) -> None:
 
 
 def test_a_pane_id_on_another_server_is_not_this_pane() -> None:
-    from claudeswarm.registry import AgentRecord, by_pane
+    from claudeswarm.agents.registry import AgentRecord, by_pane
 
     agents = {"ann": AgentRecord("ann", pane="%3", socket="/tmp/tmux-0/a")}
     assert by_pane(agents, "%3", socket="/tmp/tmux-0/a") == agents["ann"]

@@ -16,10 +16,10 @@ from conftest import register
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, FakeAgent, Lab, pid_alive
 
-from claudeswarm import delivery
 from claudeswarm.errors import EXIT_REFUSED
-from claudeswarm.models import MessageRecord
-from claudeswarm.paths import resolve
+from claudeswarm.messages.record import MessageRecord
+from claudeswarm.storage.paths import resolve
+from claudeswarm.tmux import delivery
 
 pytestmark = pytest.mark.tmux
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1") or 1)
@@ -304,8 +304,14 @@ def test_send_never_imports_tmux_and_mode_never_types_nothing(
         check=True,
     )
     imported = {ln.split("|")[-1].strip() for ln in out.stderr.splitlines() if "|" in ln}
-    assert "claudeswarm.messaging" in imported
-    for heavy in ("libtmux", "textual", "claudeswarm.tmux", "claudeswarm.nudger", "filelock"):
+    assert "claudeswarm.messages.service" in imported
+    for heavy in (
+        "libtmux",
+        "textual",
+        "claudeswarm.tmux.client",
+        "claudeswarm.tmux.nudger",
+        "filelock",
+    ):
         assert heavy not in imported
     mid = json.loads(out.stdout)["id"]
     retry_until(lambda: mid in ann.read_ids(), WAIT)  # and the detached nudger did its work

@@ -13,9 +13,9 @@ import pytest
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, Lab
 
-from claudeswarm import discovery, procs
+from claudeswarm.agents import discovery, procs
 from claudeswarm.errors import EXIT_UNAVAILABLE, UnavailableError
-from claudeswarm.tmux import Tmux
+from claudeswarm.tmux.client import Tmux
 
 pytestmark = pytest.mark.tmux
 

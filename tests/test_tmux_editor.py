@@ -20,9 +20,9 @@ from conftest import register
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, FakeAgent, Lab, pid_alive
 
-from claudeswarm import procs
-from claudeswarm.models import MessageRecord
-from claudeswarm.paths import resolve
+from claudeswarm.agents import procs
+from claudeswarm.messages.record import MessageRecord
+from claudeswarm.storage.paths import resolve
 
 pytestmark = pytest.mark.tmux
 EDITOR = Path(__file__).resolve().parent / "fake_editor.py"

@@ -10,7 +10,12 @@ from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, Lab
 
 from claudeswarm.errors import UnavailableError
-from claudeswarm.tmux import TmuxError, escape_trailing_semicolon, for_server, socket_from_env
+from claudeswarm.tmux.client import (
+    TmuxError,
+    escape_trailing_semicolon,
+    for_server,
+    socket_from_env,
+)
 
 pytestmark = pytest.mark.tmux
 

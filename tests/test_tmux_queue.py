@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm import nudge_queue
-from claudeswarm.paths import StatePaths, ensure_state
+from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.tmux import queue as nudge_queue
 
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1") or 1)
 

@@ -17,8 +17,8 @@ from typing import Any
 from conftest import REPO, cli_env, run_cli
 from libtmux.test.retry import retry_until
 
-from claudeswarm.registry import process_start_time
-from claudeswarm.tmux import Tmux, for_server
+from claudeswarm.agents.registry import process_start_time
+from claudeswarm.tmux.client import Tmux, for_server
 
 FAKE = REPO / "scripts" / "fake_agent.py"
 WAIT = 45.0  # generous: two busy cores, other suites running

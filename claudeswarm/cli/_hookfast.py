@@ -57,8 +57,8 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
     from claudeswarm.sanitize import inert, json_safe
 
     try:
-        from claudeswarm import hooks
-        from claudeswarm.messaging import open_swarm
+        from claudeswarm.hooks import events as hooks
+        from claudeswarm.messages.service import open_swarm
 
         raw = _read_stdin(hooks.MAX_INPUT)
         if len(raw) > hooks.MAX_INPUT:  # still a hook: it goes on as if given {}

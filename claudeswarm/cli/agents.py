@@ -47,7 +47,7 @@ def join(
     Inside tmux the name is bound to the pane id and to the agent process running in
     the pane (pid + start time), so it survives pane moves and renumbering.
     """
-    from claudeswarm import identity
+    from claudeswarm.agents import identity
 
     rec = identity.join(swarm(), name, role=role, kind=kind)
     emit(
@@ -64,7 +64,8 @@ def leave(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove an agent from the registry (its messages stay in the log)."""
-    from claudeswarm import identity, messaging
+    from claudeswarm.agents import identity
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     me = messaging.resolve_sender(sw, name)
@@ -76,7 +77,8 @@ def leave(
 def whoami(as_json: JsonOpt = False) -> None:
     """Print which agent you are: the registered agent whose process runs this command,
     else CLAUDESWARM_AGENT or this pane's agent."""
-    from claudeswarm import messaging, registry
+    from claudeswarm.agents import registry
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     me = messaging.resolve_sender(sw, None)
@@ -93,7 +95,7 @@ def whoami(as_json: JsonOpt = False) -> None:
 @guarded
 def agents(as_json: JsonOpt = False) -> None:
     """List registered agents (reads the registry; no tmux scan)."""
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     rows = sorted(registry.load(swarm().paths).values(), key=lambda a: a.name)
     emit(rows, as_json, lambda: _rows(rows))
@@ -144,8 +146,8 @@ def discover(
     import functools
     import time
 
-    from claudeswarm import identity
-    from claudeswarm import tmux as tmux_mod
+    from claudeswarm.agents import identity
+    from claudeswarm.tmux import client as tmux_mod
 
     sw, tm = swarm(), tmux_mod.current(socket)
     while True:
@@ -167,7 +169,9 @@ def state(
 ) -> None:
     """Report what this agent is doing (hooks call it). Turning idle delivers the
     nudges that waited while it was busy."""
-    from claudeswarm import delivery, identity, messaging
+    from claudeswarm.agents import identity
+    from claudeswarm.messages import service as messaging
+    from claudeswarm.tmux import delivery
 
     sw = swarm()
     me = messaging.resolve_sender(sw, as_name)

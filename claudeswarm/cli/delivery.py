@@ -9,7 +9,7 @@ import typer
 from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm, table
 
 if TYPE_CHECKING:
-    from claudeswarm.delivery import DeliveryStatus
+    from claudeswarm.tmux.delivery import DeliveryStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def status(
 ) -> None:
     """Per recipient: logged, nudged (tmux accepted the keys) and read (the recipient's
     inbox showed it), with times. A nudge alone is never reported as delivered."""
-    from claudeswarm import delivery
+    from claudeswarm.tmux import delivery
 
     st = delivery.status(swarm(), message_id)
     emit(st, as_json, lambda: _text(st))

@@ -72,8 +72,8 @@ def install(
     """
     from pathlib import Path
 
-    from claudeswarm.hook_install import install as do_install
-    from claudeswarm.paths import ensure_state
+    from claudeswarm.hooks.install import install as do_install
+    from claudeswarm.storage.paths import ensure_state
 
     sw = swarm()
     path = Path(settings) if settings else sw.paths.root / ".claude" / "settings.json"

@@ -1,6 +1,6 @@
 """``lock``, ``unlock``, ``refresh``, ``locks``, ``who``: file leases from the shell.
 
-The holder of a lease taken here is the calling agent (:mod:`claudeswarm.caller`: the
+The holder of a lease taken here is the calling agent (:mod:`claudeswarm.agents.caller`: the
 registered agent whose process runs this command, else ``--as``, ``CLAUDESWARM_AGENT`` or
 this pane's registered agent). Its process is the agent's registered pid when the agent
 is registered (``join``), otherwise the calling shell (``os.getppid()``): an unregistered
@@ -16,8 +16,8 @@ import typer
 from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, guarded, swarm, table
 
 if TYPE_CHECKING:
-    from claudeswarm.leases import Lease
-    from claudeswarm.locks import LockManager
+    from claudeswarm.locks.lease import Lease
+    from claudeswarm.locks.manager import LockManager
 
 Patterns = Annotated[
     list[str], typer.Argument(help="Paths or glob patterns (*, ?, [...], **).", show_default=False)
@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _manager(as_name: str | None) -> LockManager:
-    from claudeswarm import messaging
-    from claudeswarm.locks import Holder, LockManager
+    from claudeswarm.locks.manager import Holder, LockManager
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     agent = messaging.resolve_sender(sw, as_name)
@@ -121,7 +121,7 @@ def unlock(
     """Release your locks on PATTERN... (or --all). Exit 3 if you do not hold one of them
     (nothing is released then)."""
     if repair:
-        from claudeswarm.locks import LockManager
+        from claudeswarm.locks.manager import LockManager
 
         where = LockManager(swarm()).repair()
         emit(
@@ -159,12 +159,12 @@ def refresh(
 @guarded
 def locks(as_json: JsonOpt = False) -> None:
     """List every lease (read-only: nothing is broken or changed)."""
-    from claudeswarm.locks import LockManager
+    from claudeswarm.locks.manager import LockManager
 
     mgr = LockManager(swarm())
     leases = mgr.list()
     now = mgr.swarm.clock()
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     agents = registry.load(mgr.swarm.paths)
     states = [mgr.state_of(lease, agents) for lease in leases]
@@ -204,7 +204,7 @@ def who(
     as_json: JsonOpt = False,
 ) -> None:
     """Who holds a lock covering PATH (read-only)."""
-    from claudeswarm.locks import LockManager
+    from claudeswarm.locks.manager import LockManager
 
     mgr = LockManager(swarm())
     res = mgr.who(path)

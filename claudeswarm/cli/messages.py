@@ -22,9 +22,9 @@ from claudeswarm.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from claudeswarm.messaging import InboxResult, Swarm
-    from claudeswarm.models import MessageRecord
-    from claudeswarm.retention_ledger import Loss
+    from claudeswarm.messages.record import MessageRecord
+    from claudeswarm.messages.service import InboxResult, Swarm
+    from claudeswarm.storage.files.retention_ledger import Loss
 
 TYPE_HELP = (
     "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."
@@ -71,7 +71,7 @@ def send(
     Exit 2 for bad input (empty, too long, unknown type or recipient), 3 when the rate
     limiter refuses (nothing is logged then; the error says when to retry).
     """
-    from claudeswarm import messaging
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
@@ -91,7 +91,7 @@ def broadcast(
     as_json: JsonOpt = False,
 ) -> None:
     """Send MESSAGE to every agent."""
-    from claudeswarm import messaging
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     sender = messaging.resolve_sender(sw, as_name)
@@ -107,12 +107,12 @@ def _nudge(sw: Swarm, rec: MessageRecord) -> None:
     Settings were checked when they were loaded (before logging). The delivery layer is
     imported only when some recipient has a pane: a send that nudges nobody skips it.
     """
-    from claudeswarm import registry
+    from claudeswarm.agents import registry
 
     if sw.settings.nudge == "never":
         return
     if registry.reachable(registry.load(sw.paths), rec.to, rec.sender):
-        from claudeswarm import delivery
+        from claudeswarm.tmux import delivery
 
         delivery.after_send(sw, rec)
 
@@ -146,7 +146,7 @@ def inbox(
     """
     import time
 
-    from claudeswarm import messaging
+    from claudeswarm.messages import service as messaging
 
     sw = swarm()
     me = messaging.resolve_sender(sw, as_name)
@@ -224,8 +224,8 @@ def log(
     With --follow, rotated logs deleted by retention before they were read are reported
     in one stderr line each.
     """
-    from claudeswarm import messaging
-    from claudeswarm.filters import MessageFilter
+    from claudeswarm.messages import service as messaging
+    from claudeswarm.messages.filters import MessageFilter
 
     for t in mtype or ():
         messaging.check_type(t)

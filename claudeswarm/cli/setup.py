@@ -18,9 +18,9 @@ def init(as_json: JsonOpt = False) -> None:
     """Create the state directory (0700) and a commented config.toml. Safe to re-run."""
     import os
 
-    from claudeswarm import _atomic
     from claudeswarm.config import commented_template
-    from claudeswarm.paths import ensure_state
+    from claudeswarm.storage.files import atomic as _atomic
+    from claudeswarm.storage.paths import ensure_state
 
     sw = swarm()
     ensure_state(sw.paths)

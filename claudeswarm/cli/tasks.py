@@ -14,7 +14,7 @@ import typer
 from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table, warn
 
 if TYPE_CHECKING:
-    from claudeswarm.tasks import Task, TaskBoard
+    from claudeswarm.tasks.board import Task, TaskBoard
 
 sub = typer.Typer(
     help="The shared task board: add, claim, heartbeat, complete with verified artifacts.",
@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
 
 def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, Any, str]:
     """The board, the swarm and, with ``me``, who we are (``--as`` / env / pane)."""
-    from claudeswarm.paths import ensure_state
-    from claudeswarm.tasks import TaskBoard, owner_process
+    from claudeswarm.storage.paths import ensure_state
+    from claudeswarm.tasks.board import TaskBoard, owner_process
 
     sw = swarm()
     ensure_state(sw.paths)
@@ -58,13 +58,13 @@ def _board(as_name: str | None = None, *, me: bool = False) -> tuple[TaskBoard, 
 
 
 def _me(sw: Any, as_name: str | None) -> str:
-    from claudeswarm.messaging import resolve_sender
+    from claudeswarm.messages.service import resolve_sender
 
     return resolve_sender(sw, as_name)
 
 
 def _specs(root: Any, paths: list[str] | None, empty: list[str] | None) -> list[Any]:
-    from claudeswarm.artifacts import parse_spec
+    from claudeswarm.tasks.artifacts import parse_spec
 
     out = [parse_spec(root, p) for p in paths or ()]
     return out + [parse_spec(root, p, allow_empty=True) for p in empty or ()]
@@ -91,7 +91,7 @@ def _detail(t: Task, problems: list[str] | None) -> str:
         lines.append(f"  after {', '.join(t.dependencies)}")
     if t.lease and t.status == "claimed":
         lease = t.lease
-        from claudeswarm.models import format_ts
+        from claudeswarm.messages.record import format_ts
 
         lines.append(
             f"  claimed by {lease.agent} (pid {lease.pid}, generation {lease.generation}),"

@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Footer
 from textual.worker import get_current_worker
 
 from claudeswarm.errors import SwarmError, UsageError
-from claudeswarm.filters import MessageFilter
-from claudeswarm.messaging import Swarm
+from claudeswarm.messages.filters import MessageFilter
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.data import Section, aged
 from claudeswarm.monitor.feed import Feed, FeedUpdate
 from claudeswarm.monitor.screens import DetailScreen, HelpScreen

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from claudeswarm import registry
+from claudeswarm.agents import registry
 from claudeswarm.errors import SwarmError
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import parse_ts
+from claudeswarm.messages.record import parse_ts
+from claudeswarm.messages.service import Swarm
 from claudeswarm.sanitize import inert
 from claudeswarm.timeutil import age
 
@@ -164,8 +164,8 @@ def _left(expires_at: float, now: float) -> str:
 
 
 def load_locks(swarm: Swarm) -> Section:
-    """The Locks panel from ``claudeswarm.locks.list_leases`` (read-only)."""
-    list_leases, why = collaborator("locks", "list_leases")
+    """The Locks panel from ``claudeswarm.locks.manager.list_leases`` (read-only)."""
+    list_leases, why = collaborator("locks.manager", "list_leases")
     if list_leases is None:
         return Section("locks", False, note=why)
 
@@ -194,9 +194,9 @@ def load_locks(swarm: Swarm) -> Section:
 
 
 def load_tasks(swarm: Swarm) -> Section:
-    """The Tasks panel from ``claudeswarm.tasks.list_tasks`` (read-only): counts by state,
+    """The Tasks panel from ``claudeswarm.tasks.board.list_tasks`` (read-only): counts by state,
     then the tasks, unfinished first."""
-    list_tasks, why = collaborator("tasks", "list_tasks")
+    list_tasks, why = collaborator("tasks.board", "list_tasks")
     if list_tasks is None:
         return Section("tasks", False, note=why)
 
@@ -260,8 +260,8 @@ def watched(swarm: Swarm) -> dict[str, Callable[[], Iterable[Path]]]:
     """For each panel, the files and directories whose change means "reload it"."""
     return {
         "agents": lambda: [swarm.paths.file("agents.json")],
-        "locks": lambda: _paths_of("locks", "state_files", swarm),
-        "tasks": lambda: _paths_of("tasks", "state_dirs", swarm),
+        "locks": lambda: _paths_of("locks.manager", "state_files", swarm),
+        "tasks": lambda: _paths_of("tasks.board", "state_dirs", swarm),
     }
 
 

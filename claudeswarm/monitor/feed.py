@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from claudeswarm import retention_ledger
 from claudeswarm.errors import SwarmError
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import MessageRecord, format_ts
+from claudeswarm.messages.record import MessageRecord, format_ts
+from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor import data
 from claudeswarm.monitor.unread import UnreadCounter
 from claudeswarm.sanitize import inert
-from claudeswarm.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+from claudeswarm.storage.files import retention_ledger
+from claudeswarm.storage.files.tailer import BadLine, LogTailer, max_line_bytes, read_recent
 
 BATCH = 5_000
 

@@ -1,4 +1,4 @@
-"""The monitor's filter line, parsed into a :class:`~claudeswarm.filters.MessageFilter`.
+"""The monitor's filter line, parsed into a :class:`~claudeswarm.messages.filters.MessageFilter`.
 
 Syntax: words separated by spaces; ``type:question,answer`` (or ``t:``), ``agent:alice``
 (``a:``: from or to), ``from:alice``, ``to:bob``; every other word must occur in the body
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from claudeswarm.filters import MessageFilter
-from claudeswarm.models import MESSAGE_TYPES
+from claudeswarm.messages.filters import MessageFilter
+from claudeswarm.messages.record import MESSAGE_TYPES
 
 _KEYS = {"type": "types", "t": "types", "agent": "agents", "a": "agents"}
 _KEYS |= {"from": "senders", "to": "recipients"}

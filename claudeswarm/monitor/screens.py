@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from claudeswarm.models import MessageRecord
+from claudeswarm.messages.record import MessageRecord
 from claudeswarm.monitor.widgets.messages import TYPE_STYLES
 from claudeswarm.sanitize import inert
 

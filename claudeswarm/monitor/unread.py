@@ -8,19 +8,20 @@ is shown as a lower bound (``"20000+"``) so an agent that never read cannot stal
 monitor on a long history. Read-only: cursors are read with no lock and never repaired.
 
 The same pass finds what the agent's next inbox will report as lost: messages to it that
-retention deleted before it read them (:func:`claudeswarm.retention_ledger.loss`).
+retention deleted before it read them (:func:`claudeswarm.storage.files.retention_ledger.loss`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from claudeswarm import _atomic, retention_ledger
 from claudeswarm.errors import SwarmError
-from claudeswarm.messaging import Swarm
-from claudeswarm.models import MessageRecord
+from claudeswarm.messages.record import MessageRecord
+from claudeswarm.messages.service import Swarm
 from claudeswarm.schema import skipped
-from claudeswarm.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes
+from claudeswarm.storage.files import atomic as _atomic
+from claudeswarm.storage.files import retention_ledger
+from claudeswarm.storage.files.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes
 
 SCAN_LIMIT = 20_000
 

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Input
 
-from claudeswarm.filters import MessageFilter
+from claudeswarm.messages.filters import MessageFilter
 from claudeswarm.monitor.query import parse_filter
 
 

@@ -26,8 +26,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from claudeswarm.filters import MessageFilter
-from claudeswarm.models import MessageRecord
+from claudeswarm.messages.filters import MessageFilter
+from claudeswarm.messages.record import MessageRecord
 from claudeswarm.sanitize import inert
 
 #: colour of each message type

@@ -1,5 +1,5 @@
 """The Agents, Locks and Tasks panels: a table each, or a one-line note while the data is
-not available (say, before ``claudeswarm.locks`` exists).
+not available (say, before ``claudeswarm.locks.manager`` exists).
 
 Every cell is Rich ``Text`` made inert: a DataTable would read a plain ``str`` as markup,
 and an agent name, a lock reason or a task title is untrusted text.

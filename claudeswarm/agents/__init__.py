@@ -1,0 +1,1 @@
+"""Agents: the registry, the process table, discovery and identity."""

@@ -1,0 +1,1 @@
+"""Agent hooks: events at turn and tool boundaries, and their installers."""

@@ -1,0 +1,1 @@
+"""File leases: patterns, the pattern index, the manager and liveness."""

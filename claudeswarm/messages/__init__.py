@@ -1,0 +1,1 @@
+"""Messages: the record, sending and reading, filters, the rate limiter."""

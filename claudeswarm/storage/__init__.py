@@ -1,0 +1,1 @@
+"""The storage seam: typed store protocols and their backends."""

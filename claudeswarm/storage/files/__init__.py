@@ -1,0 +1,1 @@
+"""The file backend: plain files under one state directory (the default)."""

@@ -1,0 +1,1 @@
+"""The task board: its model, claims, the reaper and artifacts."""

@@ -1,0 +1,1 @@
+"""tmux: the lean client, nudge queues, the nudger and delivery status."""
