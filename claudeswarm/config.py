@@ -30,6 +30,9 @@ def _s(default: Any, doc: str, **check: Any) -> Any:
 class Settings:
     """Effective settings. Field names are the keys in ``config.toml``."""
 
+    backend: str = _s(
+        "files", "where state lives: files (this state directory)", choices=("files",)
+    )
     body_max_bytes: int = _s(10240, "largest message body in bytes of UTF-8")
     rotate_bytes: int = _s(16 * 1024 * 1024, "rotate messages.jsonl into archive/ past this size")
     archive_keep: int = _s(50, "rotated logs kept in archive/; the oldest beyond are deleted")

@@ -29,9 +29,9 @@ from _bench import pct  # noqa: E402
 from claudeswarm.config import load  # noqa: E402
 from claudeswarm.locks.lease import grant_record  # noqa: E402
 from claudeswarm.locks.manager import Holder, LockManager  # noqa: E402
-from claudeswarm.messages.service import Swarm  # noqa: E402
 from claudeswarm.storage.files import atomic as _atomic  # noqa: E402
 from claudeswarm.storage.paths import StatePaths, ensure_state  # noqa: E402
+from claudeswarm.swarm import Swarm  # noqa: E402
 
 
 def make_swarm(base: Path) -> Swarm:

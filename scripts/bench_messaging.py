@@ -30,10 +30,10 @@ from claudeswarm.config import Settings
 from claudeswarm.messages import service as messaging
 from claudeswarm.messages.filters import MessageFilter
 from claudeswarm.messages.record import MessageRecord, format_ts, new_id
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.log import MessageLog
 from claudeswarm.storage.files.tailer import LogTailer
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 
 REPO = Path(__file__).resolve().parent.parent
 UNLIMITED = replace(

@@ -36,11 +36,11 @@ from _bench import pct  # noqa: E402
 from claudeswarm.agents import registry  # noqa: E402
 from claudeswarm.config import Settings  # noqa: E402
 from claudeswarm.messages.record import MessageRecord, format_ts, new_id, parse_ts  # noqa: E402
-from claudeswarm.messages.service import Swarm  # noqa: E402
 from claudeswarm.monitor.app import FeedUpdated, MonitorApp, create_app  # noqa: E402
 from claudeswarm.monitor.widgets.messages import MessageList  # noqa: E402
 from claudeswarm.storage.files.log import MessageLog, frame  # noqa: E402
 from claudeswarm.storage.paths import StatePaths, ensure_state  # noqa: E402
+from claudeswarm.swarm import Swarm  # noqa: E402
 
 SIZE = (120, 36)
 BODY = "benchmark message body with some words in it to look like a real note " * 2

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from claudeswarm.config import load  # noqa: E402
-from claudeswarm.messages.service import Swarm  # noqa: E402
 from claudeswarm.storage.paths import StatePaths, ensure_state  # noqa: E402
+from claudeswarm.swarm import Swarm  # noqa: E402
 from claudeswarm.tasks.board import TaskBoard, list_tasks  # noqa: E402
 
 

@@ -36,6 +36,7 @@ from _bench import stats  # noqa: E402
 from claudeswarm.agents import discovery, identity  # noqa: E402
 from claudeswarm.messages import service as messaging  # noqa: E402
 from claudeswarm.messages.record import parse_ts  # noqa: E402
+from claudeswarm.swarm import open_swarm  # noqa: E402
 from claudeswarm.tmux import delivery  # noqa: E402
 from claudeswarm.tmux.client import Tmux, socket_for_name  # noqa: E402
 
@@ -121,7 +122,7 @@ def bench_discover(b: Bench, panes: int) -> list[dict[str, Any]]:
         kind = KINDS[i % len(KINDS)]
         b.window(str(b.bin / f"sh-{kind}" / kind) if i < agents else "bash --norc --noprofile")
     wait(lambda: len(discovery.scan(b.tm).found) == agents, 60, f"{agents} agents")
-    swarm = messaging.open_swarm(str(b.state))
+    swarm = open_swarm(str(b.state))
     scan_t, refresh_t, cli_t = [], [], []
     for _ in range(30):
         t = time.perf_counter()
@@ -149,7 +150,7 @@ def bench_broadcast(b: Bench, count: int, rounds: int = 5) -> dict[str, Any]:
     wait(lambda: len(list(b.records.glob("bc-*.jsonl"))) == count, 120, "fake agents")
     b.cli("discover")
     b.cli("join", "boss")
-    swarm = messaging.open_swarm(str(b.state))
+    swarm = open_swarm(str(b.state))
     totals, walls = [], []
     for r in range(rounds):
         t0 = time.time()
@@ -172,7 +173,7 @@ def bench_messages(b: Bench, count: int, rate: float) -> tuple[dict[str, Any], .
     base = b.fake("claude", "reader", "--join", "reader")
     events = base.with_suffix(".jsonl")
     wait(lambda: events.exists() and "ready" in events.read_text(), 60, "reader")
-    swarm = messaging.open_swarm(str(b.state))
+    swarm = open_swarm(str(b.state))
     sent: dict[str, float] = {}
     for i in range(count):
         t = time.time()

@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 
 from claudeswarm.config import Settings, load
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The storage backends every state-touching test runs against. A test that uses the
+#: ``project`` fixture (directly or through ``paths``, ``swarm``, ``run_cli``) runs once
+#: per backend; the ``backend`` fixture gives the settings that select it.
+BACKENDS = ["files"]
+#: the selecting settings of the backend the running test uses, for CLI subprocesses
+_BACKEND_ENV: dict[str, str] = {}
 
 
 class FakeClock:
@@ -30,9 +37,20 @@ class FakeClock:
         self.now += seconds
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The settings (as ``CLAUDESWARM_*`` variables) that select one storage backend."""
+    env = {"CLAUDESWARM_BACKEND": request.param}
+    _BACKEND_ENV.clear()
+    _BACKEND_ENV.update(env)
+    yield env
+    _BACKEND_ENV.clear()
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty project (a directory with ``.git``), used as the cwd, isolated env."""
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: dict[str, str]) -> Path:
+    """An empty project (a directory with ``.git``), used as the cwd, isolated env, with
+    the backend under test selected."""
     root = tmp_path / "proj"
     (root / ".git").mkdir(parents=True)
     monkeypatch.chdir(root)
@@ -41,6 +59,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.startswith("CLAUDESWARM_"):
             monkeypatch.delenv(var, raising=False)
+    for var, value in backend.items():
+        monkeypatch.setenv(var, value)
     return root
 
 
@@ -55,16 +75,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def swarm(paths: StatePaths, clock: FakeClock) -> Iterator[Swarm]:
-    sw = Swarm(paths, load(paths, env={}).settings, clock)
+def swarm(paths: StatePaths, clock: FakeClock, backend: dict[str, str]) -> Iterator[Swarm]:
+    sw = Swarm(paths, load(paths, env=backend).settings, clock)
     yield sw
     sw.close()
 
 
 def settings(**changes: object) -> Settings:
+    """Default settings for the backend under test, with ``changes``."""
     from dataclasses import replace
 
-    return replace(Settings(), **changes)  # type: ignore[arg-type]
+    nowhere = Path("/nonexistent")
+    base = load(StatePaths(nowhere, nowhere / ".claudeswarm"), env=dict(_BACKEND_ENV)).settings
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def cli_env(project: Path, **extra: str) -> dict[str, str]:
@@ -75,6 +98,7 @@ def cli_env(project: Path, **extra: str) -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(REPO)
     env["CLAUDESWARM_HOME"] = str(project / ".claudeswarm")
+    env.update(_BACKEND_ENV)
     env.update(extra)
     return env
 

@@ -17,8 +17,8 @@ from claudeswarm.config import load  # noqa: E402
 from claudeswarm.errors import RefusedError  # noqa: E402
 from claudeswarm.locks.manager import Holder, LockManager  # noqa: E402
 from claudeswarm.locks.patterns import matches  # noqa: E402
-from claudeswarm.messages.service import Swarm  # noqa: E402
 from claudeswarm.storage.paths import StatePaths  # noqa: E402
+from claudeswarm.swarm import Swarm  # noqa: E402
 
 
 def open_swarm(root: str) -> Swarm:

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 
 from claudeswarm.agents import registry
 from claudeswarm.messages.record import MessageRecord, format_ts, new_id
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.paths import StatePaths
+from claudeswarm.swarm import Swarm
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000.0  # the FakeClock's start: 2027-01-15T08:00:00Z

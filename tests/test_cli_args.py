@@ -16,8 +16,8 @@ import pytest
 from conftest import cli_env, register
 
 from claudeswarm.errors import EXIT_OK, EXIT_USAGE
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.paths import StatePaths
+from claudeswarm.swarm import Swarm
 
 BAD = os.fsdecode(b"\xff")  # the surrogate-escaped form of one invalid byte
 

@@ -201,7 +201,8 @@ def plant(top: Path) -> Sandbox:
     from conftest import register
 
     from claudeswarm.locks.manager import Holder, LockManager
-    from claudeswarm.messages.service import open_swarm, send
+    from claudeswarm.messages.service import send
+    from claudeswarm.swarm import open_swarm
     from claudeswarm.tasks.board import TaskBoard
 
     project = top / "proj"
@@ -258,8 +259,8 @@ def snapshot(box: Sandbox) -> dict[str, tuple[int, int, int]]:
 def check_planted(box: Sandbox) -> None:
     from claudeswarm.agents import registry
     from claudeswarm.locks.manager import list_leases
-    from claudeswarm.messages.service import open_swarm
     from claudeswarm.storage.files.tailer import read_recent
+    from claudeswarm.swarm import open_swarm
     from claudeswarm.tasks.board import list_tasks
 
     sw = open_swarm(str(box.state))

@@ -15,10 +15,10 @@ from inodes import reuse_inode
 from claudeswarm.agents import identity
 from claudeswarm.messages import service as messaging
 from claudeswarm.messages.record import MessageRecord, format_ts, new_id
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.log import MessageLog, frame
 from claudeswarm.storage.files.tailer import BadLine, LineQuarantine, LogTailer
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 
 
 def rec(body: str) -> MessageRecord:

@@ -38,8 +38,8 @@ import pytest
 from claudeswarm.config import Settings
 from claudeswarm.locks.manager import Holder, LockManager
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 from claudeswarm.tasks.board import TaskBoard
 from claudeswarm.tmux.delivery import NudgeEntry, append_nudges
 from tests.conftest import REPO, register

@@ -16,7 +16,7 @@ from claudeswarm.errors import RefusedError, UsageError
 from claudeswarm.locks.index import Entry, PatternIndex
 from claudeswarm.locks.manager import Holder, LockManager
 from claudeswarm.locks.patterns import canonical, matches, overlaps, witness
-from claudeswarm.messages.service import Swarm
+from claudeswarm.swarm import Swarm
 
 # -- the oracle: fnmatch per segment, brute force over the alphabet {a, b, c} -------------
 # Every generated literal or class uses only a and b, so any other character behaves like

@@ -25,9 +25,9 @@ from inodes import reuse_inode
 from claudeswarm.errors import EXIT_REFUSED, RefusedError
 from claudeswarm.locks.liveness import LockConflictError
 from claudeswarm.locks.manager import Holder, Lease, LockManager, list_leases, state_files
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.leases import LeaseStore
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 LONG = "a long reason, so that this lease's record is longer than the one it replaces " * 3

@@ -15,7 +15,8 @@ from claudeswarm.agents.registry import AgentRecord
 from claudeswarm.errors import RefusedError, StateError, UnavailableError, UsageError
 from claudeswarm.locks.liveness import LockConflictError
 from claudeswarm.locks.manager import Holder, LockManager, list_leases, state_files
-from claudeswarm.messages.service import Swarm, recent
+from claudeswarm.messages.service import recent
+from claudeswarm.swarm import Swarm
 
 
 def mgr(swarm: Swarm, agent: str, **kw: object) -> LockManager:

@@ -18,7 +18,8 @@ from conftest import FakeClock
 
 from claudeswarm.errors import RefusedError
 from claudeswarm.locks.manager import Holder, LockManager, list_leases
-from claudeswarm.messages.service import Swarm, recent
+from claudeswarm.messages.service import recent
+from claudeswarm.swarm import Swarm
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 HELPER = str(Path(lockprocs.__file__))

@@ -11,7 +11,7 @@ from conftest import FakeClock, cli_env, register, run_cli, stand_in_pid
 from claudeswarm.agents import identity
 from claudeswarm.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
+from claudeswarm.swarm import Swarm
 
 
 @pytest.fixture

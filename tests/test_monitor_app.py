@@ -26,13 +26,13 @@ from monitor_support import (
 )
 
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.app import MonitorApp, create_app
 from claudeswarm.monitor.data import Section
 from claudeswarm.monitor.screens import DetailScreen, HelpScreen
 from claudeswarm.monitor.widgets.messages import row_text
 from claudeswarm.monitor.widgets.panels import SectionPanel
 from claudeswarm.storage.files.log import archives
+from claudeswarm.swarm import Swarm
 
 SIZE = (120, 36)
 STRESS = int(os.environ.get("CLAUDESWARM_STRESS", "1") or 1)

@@ -12,9 +12,9 @@ from pathlib import Path
 from monitor_support import add_agents, agent, append, rec
 
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.data import ChangeWatcher
 from claudeswarm.monitor.feed import Feed
+from claudeswarm.swarm import Swarm
 
 
 def look_alike(path: Path, data: bytes, like: os.stat_result) -> None:

@@ -25,13 +25,13 @@ from monitor_support import (
 
 from claudeswarm.errors import EXIT_USAGE
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor import feed as feed_module
 from claudeswarm.monitor.app import create_app
 from claudeswarm.monitor.feed import Feed, snapshot
 from claudeswarm.monitor.query import parse_filter
 from claudeswarm.monitor.unread import UnreadCounter
 from claudeswarm.storage.files import tailer
+from claudeswarm.swarm import Swarm
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -22,8 +22,8 @@ from monitor_support import (
 )
 from textual.pilot import Pilot
 
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.app import MonitorApp, create_app
+from claudeswarm.swarm import Swarm
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.timeout(120)

@@ -22,9 +22,9 @@ from conftest import cli_env, register, run_cli
 
 from claudeswarm.config import load
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.log import archives
 from claudeswarm.storage.paths import StatePaths
+from claudeswarm.swarm import Swarm
 
 STRESS = max(1, int(os.environ.get("CLAUDESWARM_STRESS", "0") or 0))
 FORK = mp.get_context("fork")

@@ -19,10 +19,10 @@ import pytest
 
 from claudeswarm.errors import UnavailableError
 from claudeswarm.messages import service as messaging
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.feed import snapshot
 from claudeswarm.storage.files import log as message_log
 from claudeswarm.storage.files.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+from claudeswarm.swarm import Swarm
 from tests.conftest import cli_env, register, settings
 
 HANG = 30.0  # seconds after which a command counts as hung

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from claudeswarm.errors import RefusedError, UsageError
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.tasks import STATES, names, state_dir
+from claudeswarm.swarm import Swarm
 from claudeswarm.tasks.board import Task, TaskBoard, list_tasks
 from tests.conftest import FakeClock
 

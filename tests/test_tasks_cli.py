@@ -110,7 +110,7 @@ def test_cli_claim_is_owned_by_the_registered_agent_process(project: Path) -> No
     import sys
 
     from claudeswarm.agents.identity import join
-    from claudeswarm.messages.service import open_swarm
+    from claudeswarm.swarm import open_swarm
 
     agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:

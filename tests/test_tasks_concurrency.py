@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from claudeswarm.config import Settings
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.tasks import STATES, locate, names, read_task, state_dir
 from claudeswarm.storage.paths import StatePaths
+from claudeswarm.swarm import Swarm
 from claudeswarm.tasks.board import TaskBoard, list_tasks
 
 STRESS = bool(os.environ.get("CLAUDESWARM_STRESS"))

@@ -24,9 +24,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from claudeswarm.config import Settings
 from claudeswarm.errors import RefusedError
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.tasks import STATES, names, state_dir
 from claudeswarm.storage.paths import StatePaths, ensure_state
+from claudeswarm.swarm import Swarm
 from claudeswarm.tasks.board import TaskBoard, list_tasks
 from tests.conftest import FakeClock
 

@@ -15,7 +15,8 @@ from claudeswarm.agents import caller, discovery, registry
 from claudeswarm.agents.registry import AgentRecord, Agents
 from claudeswarm.errors import RefusedError, UnavailableError, UsageError
 from claudeswarm.messages.record import check_kind, check_name, format_ts
-from claudeswarm.messages.service import SYSTEM_SENDER, Swarm
+from claudeswarm.messages.service import SYSTEM_SENDER
+from claudeswarm.swarm import Swarm
 from claudeswarm.tmux.client import Tmux
 
 REPORTABLE = ("idle", "busy")

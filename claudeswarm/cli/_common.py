@@ -46,7 +46,7 @@ def set_state_dir(value: str | None) -> None:
 
 def swarm() -> Any:
     """Open the swarm for this invocation (imports the messaging layer on demand)."""
-    from claudeswarm.messages.service import open_swarm
+    from claudeswarm.swarm import open_swarm
 
     return open_swarm(_state["state_dir"])
 

@@ -58,7 +58,7 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
 
     try:
         from claudeswarm.hooks import events as hooks
-        from claudeswarm.messages.service import open_swarm
+        from claudeswarm.swarm import open_swarm
 
         raw = _read_stdin(hooks.MAX_INPUT)
         if len(raw) > hooks.MAX_INPUT:  # still a hook: it goes on as if given {}

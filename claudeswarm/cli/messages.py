@@ -23,8 +23,9 @@ from claudeswarm.cli._common import (
 
 if TYPE_CHECKING:
     from claudeswarm.messages.record import MessageRecord
-    from claudeswarm.messages.service import InboxResult, Swarm
+    from claudeswarm.messages.service import InboxResult
     from claudeswarm.storage.files.retention_ledger import Loss
+    from claudeswarm.swarm import Swarm
 
 TYPE_HELP = (
     "Message type: info, question, answer, blocked, done, review, ack, urgent, task, system."

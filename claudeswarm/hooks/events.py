@@ -24,8 +24,8 @@ from claudeswarm.agents import registry
 from claudeswarm.agents.registry import AgentRecord
 from claudeswarm.errors import RefusedError, UnavailableError, UsageError
 from claudeswarm.messages.record import MessageRecord
-from claudeswarm.messages.service import Swarm
 from claudeswarm.sanitize import inert, preview
+from claudeswarm.swarm import Swarm
 
 if TYPE_CHECKING:
     from claudeswarm.locks.manager import LockManager

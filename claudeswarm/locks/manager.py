@@ -30,9 +30,9 @@ from claudeswarm.errors import RefusedError, SwarmError, UsageError
 from claudeswarm.locks.lease import Holder, Lease, Table, grant_record
 from claudeswarm.locks.liveness import LockConflictError, Waiter, death_of, refusal
 from claudeswarm.locks.patterns import canonical, escape
-from claudeswarm.messages.service import Swarm
 from claudeswarm.storage.files.leases import JOURNAL, LeaseStore
 from claudeswarm.storage.paths import StatePaths, project_relative
+from claudeswarm.swarm import Swarm
 
 __all__ = [
     "Holder",

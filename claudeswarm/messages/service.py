@@ -11,12 +11,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claudeswarm.agents import caller, registry
-from claudeswarm.config import Settings, load
+from claudeswarm.config import Settings
 from claudeswarm.errors import CorruptRecordError, SwarmError, UsageError
 from claudeswarm.messages.record import (
     BROADCAST,
@@ -27,8 +27,8 @@ from claudeswarm.messages.record import (
     new_id,
 )
 from claudeswarm.storage.files import atomic as _atomic
-from claudeswarm.storage.files.log import MessageLog
-from claudeswarm.storage.paths import StatePaths, ensure_state, resolve
+from claudeswarm.storage.paths import ensure_state
+from claudeswarm.swarm import Swarm
 
 if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay for it
     from claudeswarm.storage.files.retention_ledger import Loss
@@ -37,42 +37,6 @@ if TYPE_CHECKING:  # the tailer is imported only by readers: senders do not pay 
 Clock = Callable[[], float]
 SYSTEM_SENDER = "claudeswarm"
 _ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-
-
-@dataclass
-class Swarm:
-    """A handle on one state directory: its paths, settings and clock."""
-
-    paths: StatePaths
-    settings: Settings
-    clock: Clock = time.time
-    _log: MessageLog | None = field(default=None, repr=False)
-
-    @property
-    def log(self) -> MessageLog:
-        """The (lazily opened) appender."""
-        if self._log is None:
-            self._log = MessageLog(self.paths, self.settings)
-        return self._log
-
-    def close(self) -> None:
-        """Close open files."""
-        if self._log is not None:
-            self._log.close()
-
-    def __enter__(self) -> Swarm:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_swarm(state_dir: str | None = None, clock: Clock = time.time) -> Swarm:
-    """Resolve the state directory (``--state-dir`` / ``CLAUDESWARM_HOME`` / cwd) and load
-    its settings."""
-    paths = resolve(state_dir)
-    paths.dir()  # a planted link (or a file) there would redirect every state file
-    return Swarm(paths, load(paths).settings, clock)
 
 
 # -- composing ----------------------------------------------------------------------------

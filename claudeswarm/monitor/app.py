@@ -21,13 +21,13 @@ from textual.worker import get_current_worker
 
 from claudeswarm.errors import SwarmError, UsageError
 from claudeswarm.messages.filters import MessageFilter
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor.data import Section, aged
 from claudeswarm.monitor.feed import Feed, FeedUpdate
 from claudeswarm.monitor.screens import DetailScreen, HelpScreen
 from claudeswarm.monitor.widgets.filter_bar import FilterBar
 from claudeswarm.monitor.widgets.messages import MessageList
 from claudeswarm.monitor.widgets.panels import AgentsPanel, LocksPanel, SectionPanel, TasksPanel
+from claudeswarm.swarm import Swarm
 
 POLL_SECONDS = 0.1
 AGE_REFRESH_SECONDS = 1.0

@@ -22,8 +22,8 @@ from typing import Any
 from claudeswarm.agents import registry
 from claudeswarm.errors import SwarmError
 from claudeswarm.messages.record import parse_ts
-from claudeswarm.messages.service import Swarm
 from claudeswarm.sanitize import inert
+from claudeswarm.swarm import Swarm
 from claudeswarm.timeutil import age
 
 NOT_YET = "not available yet"

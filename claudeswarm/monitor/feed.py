@@ -21,12 +21,12 @@ from pathlib import Path
 
 from claudeswarm.errors import SwarmError
 from claudeswarm.messages.record import MessageRecord, format_ts
-from claudeswarm.messages.service import Swarm
 from claudeswarm.monitor import data
 from claudeswarm.monitor.unread import UnreadCounter
 from claudeswarm.sanitize import inert
 from claudeswarm.storage.files import retention_ledger
 from claudeswarm.storage.files.tailer import BadLine, LogTailer, max_line_bytes, read_recent
+from claudeswarm.swarm import Swarm
 
 BATCH = 5_000
 

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 
 from claudeswarm.errors import SwarmError
 from claudeswarm.messages.record import MessageRecord
-from claudeswarm.messages.service import Swarm
 from claudeswarm.schema import skipped
 from claudeswarm.storage.files import atomic as _atomic
 from claudeswarm.storage.files import retention_ledger
 from claudeswarm.storage.files.tailer import BadLine, Cursor, Gap, LogTailer, max_line_bytes
+from claudeswarm.swarm import Swarm
 
 SCAN_LIMIT = 20_000
 

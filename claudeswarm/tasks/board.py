@@ -36,7 +36,7 @@ from claudeswarm.errors import (
     UsageError,
 )
 from claudeswarm.messages.record import check_name, format_ts, new_id
-from claudeswarm.messages.service import SYSTEM_SENDER, Swarm, announce
+from claudeswarm.messages.service import SYSTEM_SENDER, announce
 from claudeswarm.storage.files import atomic as _atomic
 from claudeswarm.storage.files.tasks import (
     PRIORITY_MAX,
@@ -56,6 +56,7 @@ from claudeswarm.storage.files.tasks import (
     write_task,
 )
 from claudeswarm.storage.paths import StatePaths
+from claudeswarm.swarm import Swarm
 from claudeswarm.tasks import artifacts as _artifacts
 from claudeswarm.tasks import claims as task_claims
 from claudeswarm.tasks import reaper as task_reaper

@@ -23,10 +23,10 @@ from claudeswarm.agents import registry
 from claudeswarm.agents.registry import AgentRecord
 from claudeswarm.errors import UsageError
 from claudeswarm.messages.record import BROADCAST, MessageRecord, format_ts
-from claudeswarm.messages.service import Swarm
 from claudeswarm.sanitize import preview
 from claudeswarm.storage import json as _json
 from claudeswarm.storage.files import atomic as _atomic
+from claudeswarm.swarm import Swarm
 
 MODES = ("always", "idle", "never")
 HEURISTICS = ("screen", "none")

@@ -40,8 +40,8 @@ from claudeswarm.agents.identity import live
 from claudeswarm.agents.registry import AgentRecord
 from claudeswarm.errors import SwarmError, UnavailableError
 from claudeswarm.messages.record import MessageRecord
-from claudeswarm.messages.service import Swarm, open_swarm
 from claudeswarm.storage.files.atomic import flocked
+from claudeswarm.swarm import Swarm, open_swarm
 from claudeswarm.tmux import delivery
 from claudeswarm.tmux import queue as nudge_queue
 from claudeswarm.tmux.client import Tmux, TmuxError, current
