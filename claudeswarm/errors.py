@@ -6,6 +6,11 @@ The CLI catches :class:`SwarmError`, prints ``str(err)`` on one line and exits w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claudeswarm.locks.lease import Lease
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -26,6 +31,14 @@ class UsageError(SwarmError):
     """Bad input from the caller: arguments, names, bodies, patterns."""
 
     exit_code = EXIT_USAGE
+
+
+class UnknownTaskError(UsageError):
+    """No task has this id (exit 2)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"unknown task {task_id!r}")
 
 
 class RefusedError(SwarmError):
@@ -63,6 +76,25 @@ class RateLimitedError(RefusedError):
         )
 
 
+class LockConflictError(RefusedError):
+    """A live lease of another agent overlaps the requested pattern (exit code 3)."""
+
+    def __init__(self, lease: Lease, held: str, wanted: str, message: str) -> None:
+        self.lease = lease
+        self.held = held
+        self.wanted = wanted
+        super().__init__(message)
+
+
+class ArtifactError(RefusedError):
+    """An artifact failed verification; the task stays where it was."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"artifact {path!r} {problem}")
+
+
 class UnavailableError(SwarmError):
     """Something the command needs is not there: no tmux server, not inside a pane."""
 
@@ -80,6 +112,14 @@ class CorruptRecordError(SwarmError):
         self.where = where
         self.reason = reason
         super().__init__(f"corrupt record in {where}: {reason}")
+
+
+class SchemaError(ValueError):
+    """A stored record does not have the shape its reader needs."""
+
+
+class TmuxError(SwarmError):
+    """tmux refused a command (for example: the pane no longer exists)."""
 
 
 class StateWarning(UserWarning):

@@ -22,8 +22,7 @@ import pytest
 from conftest import FakeClock, cli_env, run_cli, settings
 from inodes import reuse_inode
 
-from claudeswarm.errors import EXIT_REFUSED, RefusedError
-from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.errors import EXIT_REFUSED, LockConflictError, RefusedError
 from claudeswarm.locks.manager import Holder, Lease, LockManager, list_leases, state_files
 from claudeswarm.storage.files.leases import LeaseStore
 from claudeswarm.storage.paths import StatePaths, ensure_state

@@ -12,8 +12,13 @@ from conftest import FakeClock, settings
 
 from claudeswarm.agents import registry
 from claudeswarm.agents.registry import AgentRecord
-from claudeswarm.errors import RefusedError, StateError, UnavailableError, UsageError
-from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.errors import (
+    LockConflictError,
+    RefusedError,
+    StateError,
+    UnavailableError,
+    UsageError,
+)
 from claudeswarm.locks.manager import Holder, LockManager, list_leases, state_files
 from claudeswarm.messages.service import recent
 from claudeswarm.swarm import Swarm

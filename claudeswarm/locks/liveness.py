@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from claudeswarm.agents import registry
-from claudeswarm.errors import RefusedError, UnavailableError
+from claudeswarm.errors import LockConflictError, RefusedError, UnavailableError
 from claudeswarm.locks.lease import Lease
 from claudeswarm.locks.patterns import overlaps
 from claudeswarm.timeutil import age
@@ -27,16 +27,6 @@ from claudeswarm.timeutil import age
 POLL = 0.02
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
-
-
-class LockConflictError(RefusedError):
-    """A live lease of another agent overlaps the requested pattern (exit code 3)."""
-
-    def __init__(self, lease: Lease, held: str, wanted: str, message: str) -> None:
-        self.lease = lease
-        self.held = held
-        self.wanted = wanted
-        super().__init__(message)
 
 
 def _zombie(pid: int) -> bool:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claudeswarm.agents import registry
-from claudeswarm.errors import RefusedError, SwarmError, UsageError
+from claudeswarm.errors import LockConflictError, RefusedError, SwarmError, UsageError
 from claudeswarm.locks.lease import Holder, Lease, Table, grant_record
-from claudeswarm.locks.liveness import LockConflictError, Waiter, death_of, refusal
+from claudeswarm.locks.liveness import Waiter, death_of, refusal
 from claudeswarm.locks.patterns import canonical, escape
 from claudeswarm.storage.files.leases import JOURNAL, LeaseStore
 from claudeswarm.storage.paths import StatePaths, project_relative

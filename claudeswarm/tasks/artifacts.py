@@ -17,22 +17,13 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from claudeswarm.errors import RefusedError, UsageError
+from claudeswarm.errors import ArtifactError, UsageError
 from claudeswarm.storage.paths import project_relative
 from claudeswarm.tasks.model import ArtifactSpec, ManifestEntry
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _SHA_MARK = "@sha256:"
 _CHUNK = 1 << 20
-
-
-class ArtifactError(RefusedError):
-    """An artifact failed verification; the task stays where it was."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"artifact {path!r} {problem}")
 
 
 def parse_spec(root: Path, raw: str, *, allow_empty: bool = False) -> ArtifactSpec:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.errors import TmuxError, UnavailableError
 
 SEP = "\x1f"  # tmux escapes control characters inside values, so this never appears in one
 FIELDS = (
@@ -36,10 +36,6 @@ FIELDS = (
     "pane_current_path",
 )
 FORMAT = SEP.join("#{%s}" % f for f in FIELDS)  # noqa: UP031 (tmux format braces)
-
-
-class TmuxError(SwarmError):
-    """tmux refused a command (for example: the pane no longer exists)."""
 
 
 @dataclass(frozen=True)

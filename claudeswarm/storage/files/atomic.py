@@ -290,7 +290,7 @@ def update_json(
 
     ``change(old) -> (new, result)``; ``new is None`` means "no write". A file that does
     not parse, or that ``validate`` rejects (``ValueError``, such as a
-    :class:`~claudeswarm.schema.SchemaError`), is quarantined when ``quarantine`` is
+    :class:`~claudeswarm.errors.SchemaError`), is quarantined when ``quarantine`` is
     given, and ``change`` sees ``default``; otherwise the error is raised.
     """
     with flocked(lock_path, timeout=timeout):
