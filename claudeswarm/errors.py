@@ -128,3 +128,37 @@ class StateWarning(UserWarning):
     Raised with :func:`warnings.warn`; the CLI prints the first one as a single
     ``claudeswarm: warning: ...`` line on stderr when the command otherwise succeeds.
     """
+
+
+# -- a shared server (the redis backend) ---------------------------------------------------
+
+
+class BackendUnavailableError(UnavailableError):
+    """The state server cannot be reached (or did not answer) in time."""
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where = where
+        self.why = why
+        super().__init__(f"the redis server at {where} is unreachable: {why}")
+
+
+class OutcomeUnknownError(BackendUnavailableError):
+    """The connection broke after a command was sent: it may or may not have run."""
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where = where
+        self.why = why
+        UnavailableError.__init__(
+            self,
+            f"lost the redis server at {where} during a call ({why}); it may or may not have run",
+        )
+
+
+class BackendError(SwarmError):
+    """The state server refused a command or login (a wrong password, a TLS mismatch, a
+    key of the wrong type under the project's prefix)."""
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where = where
+        self.why = why
+        super().__init__(f"redis server at {where}: {why}")

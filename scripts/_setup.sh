@@ -1,5 +1,5 @@
 # Sourced by scripts/test and scripts/demo: make a fresh machine (Python + apt) ready.
-# Installs tmux (and python3-venv) with apt when missing, creates .venv, installs the
+# Installs tmux, redis-server (and python3-venv) with apt when missing, creates .venv, installs the
 # package with its dev extra. Idempotent and quiet when everything is already there.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +13,9 @@ _apt() {
 }
 
 command -v tmux >/dev/null 2>&1 || { echo "setup: installing tmux with apt"; _apt tmux; }
+# the redis backend's tests start a private redis-server (Debian's 7.0; never a service)
+command -v redis-server >/dev/null 2>&1 || { echo "setup: installing redis-server with apt"; _apt redis-server; }
+command -v openssl >/dev/null 2>&1 || { echo "setup: installing openssl with apt"; _apt openssl; }  # TLS test certificates
 
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
