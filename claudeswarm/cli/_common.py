@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from claudeswarm.errors import EXIT_ERROR, SwarmError, UsageError
+from claudeswarm.errors import SwarmError, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -137,31 +135,6 @@ def _when(text: str) -> datetime:
 duration = parsed("duration", _duration)
 #: parser for a moment: ``10m`` (ago) or an ISO-8601 time, as an aware UTC datetime
 when = parsed("when", _when)
-
-
-def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code.
-
-    A reader that stopped reading our output (``claudeswarm log | head -1``) is no error:
-    the command ends quietly with 0, its effect (if any) committed before it printed;
-    :func:`claudeswarm.cli.main` then sends the broken stream to /dev/null.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except BrokenPipeError:
-            raise typer.Exit(0) from None
-        except SwarmError as exc:
-            raise fail(str(exc), exc.exit_code) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise fail(f"{exc.strerror or exc}{where}", EXIT_ERROR) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def to_plain(obj: Any) -> Any:

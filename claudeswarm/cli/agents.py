@@ -13,7 +13,6 @@ from claudeswarm.cli._common import (
     after_commit,
     duration,
     emit,
-    guarded,
     swarm,
     table,
 )
@@ -29,7 +28,6 @@ def register(app: typer.Typer) -> None:
     app.command("state")(state)
 
 
-@guarded
 def join(
     name: Annotated[
         str | None,
@@ -55,7 +53,6 @@ def join(
     )
 
 
-@guarded
 def leave(
     name: Annotated[
         str | None,
@@ -73,7 +70,6 @@ def leave(
     emit({"left": me}, as_json, lambda: f"{me} left")
 
 
-@guarded
 def whoami(as_json: JsonOpt = False) -> None:
     """Print which agent you are: the registered agent whose process runs this command,
     else CLAUDESWARM_AGENT or this pane's agent."""
@@ -92,7 +88,6 @@ def whoami(as_json: JsonOpt = False) -> None:
     )
 
 
-@guarded
 def agents(as_json: JsonOpt = False) -> None:
     """List registered agents (reads the registry; no tmux scan)."""
     from claudeswarm.agents import registry
@@ -122,7 +117,6 @@ def _rows(rows: list[Any]) -> str:
     )
 
 
-@guarded
 def discover(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
@@ -161,7 +155,6 @@ def discover(
             print()
 
 
-@guarded
 def state(
     value: Annotated[str, typer.Argument(help="idle or busy.", show_default=False)],
     as_name: AsOpt = None,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, count, emit, guarded, swarm, table, to_plain
+from claudeswarm.cli._common import JsonOpt, count, emit, swarm, table, to_plain
 
 if TYPE_CHECKING:
     from claudeswarm.monitor.data import Section
@@ -18,7 +18,6 @@ def register(app: typer.Typer) -> None:
     app.command("monitor")(monitor)
 
 
-@guarded
 def monitor(
     once: Annotated[
         bool, typer.Option("--once", help="Print one snapshot of every panel and exit.")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table, warn
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, swarm, table, warn
 
 if TYPE_CHECKING:
     from claudeswarm.tasks.board import Task, TaskBoard
@@ -113,7 +113,6 @@ def _detail(t: Task, problems: list[str] | None) -> str:
 
 
 @sub.command("add")
-@guarded
 def add(
     title: Annotated[str, typer.Argument(help="One-line title.", show_default=False)],
     body: Annotated[str, typer.Option("--body", help="Longer description.")] = "",
@@ -149,7 +148,6 @@ def add(
 
 
 @sub.command("list")
-@guarded
 def list_(
     status: Annotated[
         str | None,
@@ -175,7 +173,6 @@ def list_(
 
 
 @sub.command("show")
-@guarded
 def show(
     task_id: IdArg,
     verify: Annotated[
@@ -196,7 +193,6 @@ def show(
 
 
 @sub.command("claim")
-@guarded
 def claim(
     task_id: Annotated[
         str | None, typer.Argument(help="Task id (default: the best claimable task).")
@@ -216,7 +212,6 @@ def claim(
 
 
 @sub.command("heartbeat")
-@guarded
 def heartbeat(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Renew your claim's lease (task_lease_seconds from now)."""
     board, sw, me = _board(as_name, me=True)
@@ -226,7 +221,6 @@ def heartbeat(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -
 
 
 @sub.command("done")
-@guarded
 def done(
     task_id: IdArg,
     artifact: ArtifactOpt = None,
@@ -249,7 +243,6 @@ def done(
 
 
 @sub.command("fail")
-@guarded
 def fail(
     task_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why it failed.", show_default=False)],
@@ -263,7 +256,6 @@ def fail(
 
 
 @sub.command("release")
-@guarded
 def release(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Hand your task back to pending (attempts unchanged)."""
     board, _, me = _board(as_name, me=True)
@@ -272,7 +264,6 @@ def release(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> 
 
 
 @sub.command("reap")
-@guarded
 def reap(as_json: JsonOpt = False) -> None:
     """Return claims of dead owners and expired leases to pending (attempts + 1), or to
     failed after task_max_attempts."""
