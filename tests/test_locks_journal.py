@@ -54,7 +54,7 @@ def assert_no_overlap(swarm: Swarm) -> None:
     """q's live ``src/**`` is still there and refuses r, and nothing was quarantined."""
     with pytest.raises(LockConflictError) as refused:
         mgr(swarm, "r").acquire(["src/app.py"])
-    assert refused.value.lease.agent == "q"
+    assert refused.value.agent == "q"
     assert "q" in {lease.agent for lease in list_leases(swarm)}
     assert list(swarm.paths.quarantine.glob("locks.jsonl.*")) == []
 

@@ -102,7 +102,7 @@ def verify(root: Path, specs: Iterable[ArtifactSpec]) -> tuple[ManifestEntry, ..
     for spec in specs:
         entry = measure(root, spec.path)
         if entry.size == 0 and not spec.allow_empty:
-            raise ArtifactError(spec.path, "is empty (declare it allow-empty if intended)")
+            raise ArtifactError(spec.path, ArtifactError.EMPTY)
         if spec.sha256 and entry.sha256 != spec.sha256:
             raise ArtifactError(
                 spec.path, f"has sha256 {entry.sha256[:12]}…, expected {spec.sha256[:12]}…"

@@ -391,7 +391,7 @@ class TaskBoard:
             try:
                 manifest = _artifacts.verify(self.paths.root, specs)
             except ArtifactError as exc:
-                raise RefusedError(f"cannot complete task {task_id}: {exc}") from None
+                raise ArtifactError(exc.path, exc.problem, task_id=task_id) from None
             done = self.commit(
                 task,
                 path,

@@ -131,7 +131,7 @@ class Tmux:
         if out.returncode != 0:
             if _no_server(err):
                 raise UnavailableError(f"no tmux server running{self._where()}")
-            raise TmuxError(f"tmux {args[0]} failed: {err or out.returncode}")
+            raise TmuxError(args[0], err or f"exit status {out.returncode}")
         return out.stdout.decode("utf-8", "replace")
 
     def _where(self) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from claudeswarm.errors import CorruptRecordError, StateError, UnavailableError
+from claudeswarm.errors import CorruptRecordError, LockTimeout, StateError
 from claudeswarm.storage import json as _json
 from claudeswarm.storage.paths import StatePaths, kind_of
 
@@ -124,9 +124,7 @@ def acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise UnavailableError(
-                    f"timed out after {timeout:.0f}s waiting for {lock_path.name}"
-                ) from None
+                raise LockTimeout(lock_path.name, timeout) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
 
