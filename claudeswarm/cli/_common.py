@@ -131,7 +131,18 @@ def _when(text: str) -> datetime:
     return parse_when(text)
 
 
-#: parser for a duration (``90s``, ``10m``, ``1.5``) in seconds
+def duration_from(low: float) -> Callable[[Any], float]:
+    """Parser for a duration of at least ``low`` seconds."""
+
+    def parse(text: str) -> float:
+        from claudeswarm.timeutil import parse_duration
+
+        return parse_duration(text, low=low)
+
+    return parsed("duration", parse)
+
+
+#: parser for a duration (``90s``, ``10m``, ``1.5``, ``500ms``) in seconds
 duration = parsed("duration", _duration)
 #: parser for a moment: ``10m`` (ago) or an ISO-8601 time, as an aware UTC datetime
 when = parsed("when", _when)

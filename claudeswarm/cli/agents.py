@@ -11,11 +11,14 @@ from claudeswarm.cli._common import (
     AsOpt,
     JsonOpt,
     after_commit,
-    duration,
+    duration_from,
     emit,
     swarm,
     table,
 )
+
+#: the shortest time between two discover --watch scans
+MIN_INTERVAL = 0.2
 
 
 def register(app: typer.Typer) -> None:
@@ -119,11 +122,16 @@ def _rows(rows: list[Any]) -> str:
 
 def discover(
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
+        bool, typer.Option("--watch", "-w", help="Re-scan every --interval until Ctrl-C.")
     ] = False,
     interval: Annotated[
         float,
-        typer.Option("--interval", parser=duration, help="Time between scans: 2 (s), 500ms."),
+        typer.Option(
+            "--interval",
+            parser=duration_from(MIN_INTERVAL),
+            show_default=False,
+            help="Time between --watch scans, at least 200ms (default 2s).",
+        ),
     ] = 2.0,
     socket: Annotated[
         str | None,
@@ -150,7 +158,7 @@ def discover(
         if not watch:
             return
         sys.stdout.flush()  # through a pipe too, each scan as it comes
-        time.sleep(max(interval, 0.2))
+        time.sleep(interval)
         if not as_json:
             print()
 

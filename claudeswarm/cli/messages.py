@@ -122,7 +122,7 @@ def inbox(
             "--limit",
             "-n",
             parser=count(1),
-            help="Show at most N (the oldest unread); the rest stay unread.",
+            help="Show at most N, the oldest unread ones; the rest stay unread.",
         ),
     ] = None,
     peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
@@ -192,8 +192,9 @@ def _print_inbox(res: InboxResult, follow: bool) -> None:
 
 
 def log(
-    n: Annotated[
-        int, typer.Option("-n", parser=count(), help="How many of the newest messages.")
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", parser=count(), help="Show at most N, the newest ones."),
     ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
@@ -233,7 +234,7 @@ def log(
     )
     sw = swarm()
     start = messaging.end_cursor(sw) if follow else None  # first: nothing slips by
-    msgs = messaging.recent(sw, n, filt) if n else []
+    msgs = messaging.recent(sw, limit, filt) if limit else []
     for m in msgs:
         print_json(m) if as_json else print(render(m))
     if not follow:

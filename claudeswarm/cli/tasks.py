@@ -153,15 +153,18 @@ def list_(
         str | None,
         typer.Option("--status", "-s", help="Only pending, claimed, done or failed."),
     ] = None,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip re-hashing done tasks' artifacts.")
-    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify", help="Re-hash done tasks' artifacts to flag ghosts, or skip it."
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks (claim order within each state). Done tasks whose artifacts no longer
     match their manifest are flagged GHOST."""
     board, _, _ = _board()
-    tasks = board.list(status, verify=not no_verify)
+    tasks = board.list(status, verify=verify)
     header = ["ID", "STATUS", "PRIO", "WHO", "TRIES", "TITLE"]
     ghosts = sum(t.ghost for t in tasks)
     note = f"\n{ghosts} ghost task(s): done, but artifacts changed or missing" if ghosts else ""
@@ -176,7 +179,8 @@ def list_(
 def show(
     task_id: IdArg,
     verify: Annotated[
-        bool, typer.Option("--verify", help="Re-check a done task's artifacts.")
+        bool,
+        typer.Option("--verify/--no-verify", help="Re-hash a done task's artifacts, or skip it."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -245,7 +249,9 @@ def done(
 @sub.command("fail")
 def fail(
     task_id: IdArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why it failed.", show_default=False)],
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why it failed.", show_default=False)
+    ],
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
