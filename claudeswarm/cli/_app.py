@@ -13,10 +13,8 @@ import typer
 
 from claudeswarm import __version__
 from claudeswarm.cli import COMMANDS, _common
+from claudeswarm.cli._errors import worded
 from claudeswarm.errors import EXIT_ERROR, SwarmError
-
-#: the environment variable that names the caller
-AGENT_ENV = "CLAUDESWARM_AGENT"
 
 
 def _version(value: bool) -> None:
@@ -69,15 +67,15 @@ def run(argv: list[str], command: str | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code: the one error boundary.
 
     Every :class:`~claudeswarm.errors.SwarmError` a command raises ends here as one line
-    on stderr and its exit code, worded for the command line (:func:`worded`); an
-    ``OSError`` is one line and exit 1. The parser's own errors (a bad option value, a
-    missing argument, an unknown command) are one line saying where help is (the
-    command's own ``--help``), exit 2;
-    click would print the usage block above them. A group called without a command
-    prints its help (stdout) and exits 2. A reader that stopped reading our output
-    (``claudeswarm log | head -1``) is no error: exit 0, the command's effect (if any)
-    committed before it printed; :func:`claudeswarm.cli.main` then sends the broken
-    stream to /dev/null. Ctrl-C is exit 130.
+    on stderr and its exit code, worded for the command line (with the flags of the
+    command that ran: :func:`claudeswarm.cli._errors.worded`); an ``OSError`` is one
+    line and exit 1. The parser's own errors (a bad option value, a missing argument, an
+    unknown command) are one line saying where help is (the command's own ``--help``),
+    exit 2; click would print the usage block above them. A group called without a
+    command prints its help (stdout) and exits 2. A reader that stopped reading our
+    output (``claudeswarm log | head -1``) is no error: exit 0, the command's effect (if
+    any) committed before it printed; :func:`claudeswarm.cli.main` then sends the
+    broken stream to /dev/null. Ctrl-C is exit 130.
 
     The command runs here rather than through click's ``main``, which would turn a
     broken pipe into exit 1 and replace ``sys.stdout``.
@@ -107,7 +105,7 @@ def run(argv: list[str], command: str | None = None) -> int:
     except BrokenPipeError:
         return 0
     except SwarmError as exc:  # before OSError: a LockTimeout is a TimeoutError too
-        return _common.fail(worded(exc, leaf(cli, argv)[1]), exc.exit_code).exit_code
+        return _common.fail(worded(exc, flags_of(leaf(cli, argv)[1])), exc.exit_code).exit_code
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return _common.fail(f"{exc.strerror or exc}{where}", EXIT_ERROR).exit_code
@@ -134,43 +132,10 @@ def leaf(cli: Any, argv: list[str]) -> tuple[list[str], Any]:
     return path, cmd
 
 
-def worded(exc: SwarmError, cmd: Any) -> str:
-    """``exc`` as the command line says it: a library parameter becomes the flag of
-    ``cmd`` that set it (``ttl`` -> ``--ttl``), and an error whose remedy is a command
-    names that command. Anything else is ``str(exc)``.
-
-    Examples
-    --------
-    >>> from claudeswarm.errors import InvalidArgumentError
-    >>> app = typer.Typer()
-    >>> @app.command()
-    ... def lock(ttl: float = 600.0) -> None: ...
-    >>> worded(InvalidArgumentError("ttl", "must be positive, not 0"), typer.main.get_command(app))
-    '--ttl must be positive, not 0'
-    """
-    from claudeswarm.errors import (
-        ArtifactError,
-        CorruptLeaseTableError,
-        InvalidArgumentError,
-        UnknownCallerError,
-    )
-
-    flags = {
+def flags_of(cmd: Any) -> dict[str, str]:
+    """Parameter name -> the long flag that sets it, for the options of click command ``cmd``."""
+    return {
         p.name: next((o for o in p.opts if o.startswith("--")), p.opts[0])
         for p in getattr(cmd, "params", ())
         if getattr(p, "param_type_name", "") == "option" and p.opts
     }
-    if isinstance(exc, InvalidArgumentError) and exc.param in flags:
-        return f"{flags[exc.param]} {exc.problem}"
-    if isinstance(exc, UnknownCallerError):
-        name = ", pass --as NAME," if "as_name" in flags else ""
-        return f"who are you? run 'claudeswarm join NAME' in this pane{name} or set {AGENT_ENV}"
-    if isinstance(exc, CorruptLeaseTableError):
-        return (
-            f"lease table {exc.path} is corrupt (no header record); run "
-            "'claudeswarm unlock --repair' to quarantine it"
-        )
-    if isinstance(exc, ArtifactError) and exc.problem == exc.EMPTY and "artifact_empty" in flags:
-        done = f"cannot complete task {exc.task_id}: " if exc.task_id else ""
-        return f"{done}artifact {exc.path!r} is empty (name it with --artifact-empty if it may be)"
-    return str(exc)

@@ -1,7 +1,8 @@
-"""What every command shares: options, the error boundary and the output formatter.
+"""What every command shares: options, one-line failures and warnings, the output formatter.
 
-Commands stay thin: parse options, call the library, hand the result to :func:`emit`.
-Library modules are imported inside command bodies so a call pays only for what it uses.
+Commands stay thin: parse options, call the library, hand the result to :func:`emit`;
+their errors go up to the one boundary, :func:`claudeswarm.cli._app.run`. Library modules
+are imported inside command bodies so a call pays only for what it uses.
 """
 
 from __future__ import annotations
