@@ -95,7 +95,7 @@ class LockManager:
         to a power cut only makes a lease look older.
     lock_timeout
         Seconds a change waits for the writer lock (``locks.lock``) before
-        :class:`~claudeswarm.errors.UnavailableError`; ``0`` tries once (hooks, which
+        :class:`~claudeswarm.errors.LockTimeout`; ``0`` tries once (hooks, which
         must never wait). Looking takes no lock at all.
     """
 
@@ -196,7 +196,7 @@ class LockManager:
         Raises :class:`RefusedError` naming the holder, its pattern, reason and age when a
         live lease conflicts. ``wait`` seconds: retry until granted, waking when the table
         changes or a conflicting lease expires, with backoff in between; then
-        :class:`UnavailableError` (timed out).
+        :class:`~claudeswarm.errors.LockTimeout` (an ``UnavailableError`` and a ``TimeoutError``).
         """
         holder = self._need_holder()
         wanted = self._canonical(patterns)

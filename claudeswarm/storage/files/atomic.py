@@ -100,7 +100,7 @@ def flocked(lock_path: Path, *, timeout: float | None = 30.0) -> Iterator[int]:
 
     A lock left behind by a killed process is not a problem: the kernel drops ``flock``
     when its holder dies, so the file's presence means nothing. ``timeout=None`` waits
-    forever; otherwise :class:`UnavailableError` after ``timeout`` seconds.
+    forever; otherwise :class:`~claudeswarm.errors.LockTimeout` after ``timeout`` seconds.
     """
     fd = open_state(lock_path, os.O_RDWR | os.O_CREAT)
     try:
@@ -111,8 +111,9 @@ def flocked(lock_path: Path, *, timeout: float | None = 30.0) -> Iterator[int]:
 
 
 def acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
-    """``flock(LOCK_EX)`` on ``fd``, giving up with :class:`UnavailableError` after
-    ``timeout`` seconds (``None``: wait for ever). The first try does not wait."""
+    """``flock(LOCK_EX)`` on ``fd``, giving up with
+    :class:`~claudeswarm.errors.LockTimeout` after ``timeout`` seconds (``None``: wait
+    for ever). The first try does not wait."""
     if timeout is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
