@@ -29,7 +29,7 @@ Point(x=1, label=None)
 >>> build(Point, {"x": "1"}, "point")
 Traceback (most recent call last):
 ...
-claudeswarm.schema.SchemaError: point: field 'x' is a str, expected an int
+claudeswarm.errors.SchemaError: point: field 'x' is a str, expected an int
 """
 
 from __future__ import annotations
@@ -42,17 +42,13 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, Union
 
-from claudeswarm.errors import StateWarning
+from claudeswarm.errors import SchemaError, StateWarning
 
 T = TypeVar("T")
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 Check = Callable[[Any], Any]  #: a compiled check: the value back, or SchemaError
 _checks: dict[Any, Check] = {}
 _plans: dict[type, tuple[tuple[str, Check, bool], ...]] = {}
-
-
-class SchemaError(ValueError):
-    """A stored record does not have the shape its reader needs."""
 
 
 def _a(name: str) -> str:

@@ -45,7 +45,7 @@ def parse_duration(
         raise UsageError(f"invalid {what} {text!r}: use e.g. 30s, 10m, 2h, 1d")
     seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     if not low <= seconds <= high:
-        raise UsageError(f"{what} {text!r} is out of range: use {age(low)} to {age(high)}")
+        raise UsageError(f"{what} {text!r} is out of range: use {_span(low)} to {_span(high)}")
     return seconds
 
 
@@ -102,6 +102,11 @@ def _utc(moment: datetime) -> datetime | None:
         return (moment if moment.tzinfo else moment.astimezone()).astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+
+
+def _span(seconds: float) -> str:
+    """A range bound: :func:`age`, or milliseconds below a second (``200ms``)."""
+    return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else age(seconds)
 
 
 def age(seconds: float) -> str:

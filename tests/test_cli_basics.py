@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import cli_env, register, run_cli
 
 from claudeswarm.errors import EXIT_USAGE
+from claudeswarm.storage.paths import StatePaths
 
 
 def test_version_and_help(project: Path) -> None:
@@ -49,3 +53,28 @@ def test_unknown_recipient_is_one_line_usage_error(project: Path) -> None:
     assert out.returncode == EXIT_USAGE
     assert out.stderr.count("\n") == 1 and "carol" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_ctrl_c_ends_a_command_with_130_and_no_traceback(project: Path, paths: StatePaths) -> None:
+    """``inbox --follow`` waits until interrupted: the boundary turns the interrupt into
+    exit 130, with nothing on stderr."""
+    register(paths, "bob")
+    assert run_cli(project, "send", "--as", "alice", "bob", "first").returncode == 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "claudeswarm", "inbox", "--as", "bob", "--follow"],
+        cwd=project,
+        env=cli_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert "alice -> bob" in follower.stdout.readline()  # it is in its waiting loop now
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert (follower.returncode, err) == (130, "")

@@ -275,6 +275,7 @@ def test_a_broken_state_file_costs_one_line_and_never_blocks(
     out = hook(project, "pre-tool", edit(str(project / "src/a.py")))
     assert out.returncode == 0 and "Traceback" not in out.stderr
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("claudeswarm hook pre-tool: ")
+    assert "run 'claudeswarm unlock --repair'" in out.stderr  # worded as the CLI words it
     two.file("agents.json").write_text("{not json")
     for event in EVENTS:
         out = hook(project, event, {})

@@ -22,8 +22,7 @@ import pytest
 from conftest import FakeClock, cli_env, run_cli, settings
 from inodes import reuse_inode
 
-from claudeswarm.errors import EXIT_REFUSED, RefusedError
-from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.errors import EXIT_REFUSED, LockConflictError, RefusedError
 from claudeswarm.locks.manager import Holder, Lease, LockManager, list_leases, state_files
 from claudeswarm.storage.files.leases import LeaseStore
 from claudeswarm.storage.paths import StatePaths, ensure_state
@@ -55,7 +54,7 @@ def assert_no_overlap(swarm: Swarm) -> None:
     """q's live ``src/**`` is still there and refuses r, and nothing was quarantined."""
     with pytest.raises(LockConflictError) as refused:
         mgr(swarm, "r").acquire(["src/app.py"])
-    assert refused.value.lease.agent == "q"
+    assert refused.value.agent == "q"
     assert "q" in {lease.agent for lease in list_leases(swarm)}
     assert list(swarm.paths.quarantine.glob("locks.jsonl.*")) == []
 

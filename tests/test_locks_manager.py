@@ -12,8 +12,16 @@ from conftest import FakeClock, settings
 
 from claudeswarm.agents import registry
 from claudeswarm.agents.registry import AgentRecord
-from claudeswarm.errors import RefusedError, StateError, UnavailableError, UsageError
-from claudeswarm.locks.liveness import LockConflictError
+from claudeswarm.errors import (
+    EXIT_UNAVAILABLE,
+    CorruptLeaseTableError,
+    LockConflictError,
+    LockTimeout,
+    RefusedError,
+    StateError,
+    UnavailableError,
+    UsageError,
+)
 from claudeswarm.locks.manager import Holder, LockManager, list_leases, state_files
 from claudeswarm.messages.service import recent
 from claudeswarm.swarm import Swarm
@@ -164,8 +172,13 @@ def test_wait_wakes_when_the_holder_releases(swarm: Swarm) -> None:
         assert b.acquire(["src/x.py"], wait=60).agent == "b"
     finally:
         timer.cancel()
-    with pytest.raises(UnavailableError, match=r"timed out after 0\.2s waiting: lock on"):
+    with pytest.raises(TimeoutError) as timed_out:
         a.acquire(["src/x.py"], wait=0.2)
+    err = timed_out.value
+    assert isinstance(err, LockTimeout) and isinstance(err, UnavailableError)
+    assert (err.what, err.timeout, err.exit_code) == ("'src/x.py'", 0.2, EXIT_UNAVAILABLE)
+    assert isinstance(err.blocker, LockConflictError) and err.blocker.agent == "b"
+    assert str(err).startswith("timed out after 0.2s waiting for 'src/x.py'; lock on 'src/x.py'")
 
 
 def test_compaction_keeps_live_leases_and_other_readers_follow(
@@ -207,7 +220,7 @@ def test_garbage_table_is_a_clear_error_until_repaired(swarm: Swarm) -> None:
     journal = state_files(swarm.paths)[0]
     journal.write_bytes(b"\x00\xffnot a journal at all\n")
     for call in (lambda: mgr(swarm, "b").acquire(["src/a.py"]), lambda: list_leases(swarm)):
-        with pytest.raises(StateError, match=r"corrupt .*unlock --repair"):
+        with pytest.raises(CorruptLeaseTableError, match=r"corrupt .*until it is repaired"):
             call()
     assert journal.read_bytes().startswith(b"\x00\xff")  # nothing was overwritten
     where = LockManager(swarm).repair()

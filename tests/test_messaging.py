@@ -9,7 +9,13 @@ import pytest
 from conftest import FakeClock, cli_env, register, run_cli, stand_in_pid
 
 from claudeswarm.agents import identity
-from claudeswarm.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
+from claudeswarm.errors import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    InvalidArgumentError,
+    RefusedError,
+    UsageError,
+)
 from claudeswarm.messages import service as messaging
 from claudeswarm.swarm import Swarm
 
@@ -88,8 +94,10 @@ def test_reply_to_must_be_an_id(team: Swarm) -> None:
     q = messaging.send(team, "alice", ["bob"], "question?", type="question")
     a = messaging.send(team, "bob", ["alice"], "answer", type="answer", reply_to=q.id)
     assert a.reply_to == q.id
-    with pytest.raises(UsageError, match="reply-to"):
+    with pytest.raises(InvalidArgumentError) as bad:
         messaging.send(team, "bob", ["alice"], "x", reply_to="not-an-id")
+    assert bad.value.param == "reply_to"
+    assert str(bad.value) == "reply_to 'not-an-id' is not a message id"  # no CLI flag
 
 
 def test_ids_sort_in_send_order(team: Swarm, clock: FakeClock) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm.errors import UnavailableError
+from claudeswarm.errors import LockTimeout, UnavailableError
 from claudeswarm.messages import service as messaging
 from claudeswarm.monitor.feed import snapshot
 from claudeswarm.storage.files import log as message_log
@@ -149,8 +149,9 @@ def test_a_wedged_log_lock_holder_times_out(swarm: Swarm, monkeypatch: pytest.Mo
     os.close(fd)  # lets a blocked worker finish either way
     worker.join(HANG)
     assert not still_waiting, "the sender waited for messages.lock with no timeout"
-    assert len(outcome) == 1 and isinstance(outcome[0], UnavailableError)
-    assert "messages.lock" in str(outcome[0])
+    assert len(outcome) == 1 and isinstance(outcome[0], LockTimeout)
+    assert isinstance(outcome[0], UnavailableError) and isinstance(outcome[0], TimeoutError)
+    assert outcome[0].what == "messages.lock"
 
 
 # -- wrong-typed JSON ---------------------------------------------------------------------

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from claudeswarm.errors import RefusedError, UsageError
+from claudeswarm.errors import RefusedError, UnknownTaskError, UsageError
 from claudeswarm.messages.service import recent
 from claudeswarm.storage.files.tasks import STATES, names, state_dir
 from claudeswarm.swarm import Swarm
 from claudeswarm.tasks import claims as task_claims
-from claudeswarm.tasks.board import TaskBoard, UnknownTaskError, list_tasks, state_dirs
+from claudeswarm.tasks.board import TaskBoard, list_tasks, state_dirs
 from tests.conftest import FakeClock, settings
 
 

@@ -1,4 +1,4 @@
-"""The tmux area's commands at their edges: help, bad input, no tmux needed."""
+"""The tmux area's commands at their edges: bad input, no tmux needed."""
 
 from __future__ import annotations
 
@@ -8,20 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, register, run_cli
+from conftest import cli_env, register, run_cli
 
 from claudeswarm.errors import EXIT_USAGE
 from claudeswarm.storage.paths import StatePaths
-
-
-@pytest.mark.parametrize(
-    "command", ["discover", "join", "whoami", "agents", "leave", "state", "status"]
-)
-def test_every_command_has_help(project: Path, command: str) -> None:
-    out = run_cli(project, command, "--help")
-    assert out.returncode == 0, out.stderr
-    assert "--json" in out.stdout
-    assert f"`claudeswarm {command}" in (REPO / "README.md").read_text()
 
 
 def test_bad_state_unknown_agent_and_unknown_message_are_usage_errors(

@@ -9,9 +9,8 @@ import pytest
 from libtmux.test.retry import retry_until
 from tmux_lab import WAIT, Lab
 
-from claudeswarm.errors import UnavailableError
+from claudeswarm.errors import TmuxError, UnavailableError
 from claudeswarm.tmux.client import (
-    TmuxError,
     escape_trailing_semicolon,
     for_server,
     socket_from_env,

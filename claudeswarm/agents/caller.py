@@ -22,7 +22,7 @@ import os
 
 from claudeswarm.agents import procs, registry
 from claudeswarm.agents.registry import AgentRecord, Agents
-from claudeswarm.errors import ImpersonationError, UsageError
+from claudeswarm.errors import ImpersonationError, UnknownCallerError
 
 MAX_DEPTH = 1024  # a /proc walk never loops, but a bound costs nothing
 
@@ -102,10 +102,7 @@ def resolve(
         raise ImpersonationError(mine.name, claimed, pane=mine.pane)
     name = claimed or (mine.name if mine else None)
     if not name:
-        raise UsageError(
-            "who are you? run 'claudeswarm join NAME' in this pane, pass --as NAME, "
-            "or set CLAUDESWARM_AGENT"
-        )
+        raise UnknownCallerError(pane)
     return name
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 from claudeswarm import schema
-from claudeswarm.errors import CorruptRecordError
+from claudeswarm.errors import CorruptRecordError, SchemaError
 from claudeswarm.messages.record import check_name
 from claudeswarm.storage.files.atomic import quarantine_bytes, read_bytes, read_json, update_json
 from claudeswarm.storage.paths import StatePaths, ensure_state
@@ -42,7 +42,7 @@ class AgentRecord:
     @classmethod
     def from_json(cls, obj: Any, where: str = "agent record") -> AgentRecord:
         """Build from a stored dict, every field type-checked, unknown keys ignored;
-        :class:`~claudeswarm.schema.SchemaError` (a ``ValueError``) if unusable."""
+        :class:`~claudeswarm.errors.SchemaError` (a ``ValueError``) if unusable."""
         return schema.build(cls, obj, where)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def _decode(raw: Any) -> tuple[Agents, dict[str, str]]:
             check_name(name)  # it names files (cursors/<name>.json, panes/queued-<name>)
             rec = AgentRecord.from_json(obj, f"agent {name!r}")
             if rec.name != name:
-                raise schema.SchemaError(f"agent {name!r}: its record is named {rec.name!r}")
+                raise SchemaError(f"agent {name!r}: its record is named {rec.name!r}")
             agents[name] = rec
         except ValueError as exc:
             bad[name] = str(exc)

@@ -1,27 +1,26 @@
-"""What every command shares: options, the error boundary and the output formatter.
+"""What every command shares: options, one-line failures and warnings, the output formatter.
 
-Commands stay thin: parse options, call the library, hand the result to :func:`emit`.
-Library modules are imported inside command bodies so a call pays only for what it uses.
+Commands stay thin: parse options, call the library, hand the result to :func:`emit`;
+their errors go up to the one boundary, :func:`claudeswarm.cli._app.run`. Library modules
+are imported inside command bodies so a call pays only for what it uses.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from claudeswarm.errors import EXIT_ERROR, SwarmError, UsageError
+from claudeswarm.errors import SwarmError, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -133,35 +132,21 @@ def _when(text: str) -> datetime:
     return parse_when(text)
 
 
-#: parser for a duration (``90s``, ``10m``, ``1.5``) in seconds
+def duration_from(low: float) -> Callable[[Any], float]:
+    """Parser for a duration of at least ``low`` seconds."""
+
+    def parse(text: str) -> float:
+        from claudeswarm.timeutil import parse_duration
+
+        return parse_duration(text, low=low)
+
+    return parsed("duration", parse)
+
+
+#: parser for a duration (``90s``, ``10m``, ``1.5``, ``500ms``) in seconds
 duration = parsed("duration", _duration)
 #: parser for a moment: ``10m`` (ago) or an ISO-8601 time, as an aware UTC datetime
 when = parsed("when", _when)
-
-
-def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`SwarmError` (and OS errors) into one stderr line and an exit code.
-
-    A reader that stopped reading our output (``claudeswarm log | head -1``) is no error:
-    the command ends quietly with 0, its effect (if any) committed before it printed;
-    :func:`claudeswarm.cli.main` then sends the broken stream to /dev/null.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except BrokenPipeError:
-            raise typer.Exit(0) from None
-        except SwarmError as exc:
-            raise fail(str(exc), exc.exit_code) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise fail(f"{exc.strerror or exc}{where}", EXIT_ERROR) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def to_plain(obj: Any) -> Any:

@@ -68,7 +68,7 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # noqa: BLE001 - a hook must never break the agent
-        _say(f"claudeswarm hook {event}: {inert(str(exc) or type(exc).__name__)}", sys.stderr)
+        _say(f"claudeswarm hook {event}: {inert(_text(exc))}", sys.stderr)
         return 0
     if as_json:
         doc = {**result.__dict__, "messages": list(result.messages), "exit_code": result.exit_code}
@@ -80,6 +80,18 @@ def run(event: str, as_json: bool, state_dir: str | None = None) -> int:
     if result.action == "block":
         _say(result.text, sys.stderr)
     return result.exit_code
+
+
+def _text(exc: Exception) -> str:
+    """The failure line: a :class:`~claudeswarm.errors.SwarmError` as the command line
+    words it (the command that repairs what is broken), anything else as Python says it."""
+    from claudeswarm.errors import SwarmError
+
+    if isinstance(exc, SwarmError):
+        from claudeswarm.cli._errors import worded
+
+        return worded(exc)
+    return str(exc) or type(exc).__name__
 
 
 def _say(text: str, stream: TextIO) -> None:

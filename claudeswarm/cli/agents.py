@@ -11,12 +11,14 @@ from claudeswarm.cli._common import (
     AsOpt,
     JsonOpt,
     after_commit,
-    duration,
+    duration_from,
     emit,
-    guarded,
     swarm,
     table,
 )
+
+#: the shortest time between two discover --watch scans
+MIN_INTERVAL = 0.2
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +31,6 @@ def register(app: typer.Typer) -> None:
     app.command("state")(state)
 
 
-@guarded
 def join(
     name: Annotated[
         str | None,
@@ -55,7 +56,6 @@ def join(
     )
 
 
-@guarded
 def leave(
     name: Annotated[
         str | None,
@@ -73,7 +73,6 @@ def leave(
     emit({"left": me}, as_json, lambda: f"{me} left")
 
 
-@guarded
 def whoami(as_json: JsonOpt = False) -> None:
     """Print which agent you are: the registered agent whose process runs this command,
     else CLAUDESWARM_AGENT or this pane's agent."""
@@ -92,7 +91,6 @@ def whoami(as_json: JsonOpt = False) -> None:
     )
 
 
-@guarded
 def agents(as_json: JsonOpt = False) -> None:
     """List registered agents (reads the registry; no tmux scan)."""
     from claudeswarm.agents import registry
@@ -122,14 +120,18 @@ def _rows(rows: list[Any]) -> str:
     )
 
 
-@guarded
 def discover(
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Re-scan every 2 s until Ctrl-C.")
+        bool, typer.Option("--watch", "-w", help="Re-scan every --interval until Ctrl-C.")
     ] = False,
     interval: Annotated[
         float,
-        typer.Option("--interval", parser=duration, help="Time between scans: 2 (s), 500ms."),
+        typer.Option(
+            "--interval",
+            parser=duration_from(MIN_INTERVAL),
+            show_default=False,
+            help="Time between --watch scans, at least 200ms (default 2s).",
+        ),
     ] = 2.0,
     socket: Annotated[
         str | None,
@@ -156,12 +158,11 @@ def discover(
         if not watch:
             return
         sys.stdout.flush()  # through a pipe too, each scan as it comes
-        time.sleep(max(interval, 0.2))
+        time.sleep(interval)
         if not as_json:
             print()
 
 
-@guarded
 def state(
     value: Annotated[str, typer.Argument(help="idle or busy.", show_default=False)],
     as_name: AsOpt = None,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import JsonOpt, emit, swarm, table
 
 if TYPE_CHECKING:
     from claudeswarm.tmux.delivery import DeliveryStatus
@@ -32,7 +32,6 @@ def _text(st: DeliveryStatus) -> str:
     return head + "\n" + table(rows, ("RECIPIENT", "LOGGED", "NUDGED", "READ", "STATUS"))
 
 
-@guarded
 def status(
     message_id: Annotated[str, typer.Argument(help="The message id (from send).")],
     as_json: JsonOpt = False,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm
+from claudeswarm.cli._common import JsonOpt, emit, swarm
 
 hook_app = typer.Typer(
     help="Hook entry points for coding agents (Claude Code: see hooks/README.md).",
@@ -49,7 +49,6 @@ def _run(event: str, as_json: bool) -> int:
     return _hookfast.run(event, as_json, _common._state["state_dir"])
 
 
-@guarded
 def install(
     settings: Annotated[
         str | None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, guarded, swarm, table
+from claudeswarm.cli._common import AsOpt, JsonOpt, duration, emit, swarm, table
 
 if TYPE_CHECKING:
     from claudeswarm.locks.lease import Lease
@@ -60,7 +60,6 @@ def _warn(mgr: LockManager) -> None:
         print(f"claudeswarm: warning: {inert(text)}", file=sys.stderr)
 
 
-@guarded
 def lock(
     patterns: Patterns,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (shown to others).")] = "",
@@ -105,7 +104,6 @@ def lock(
     )
 
 
-@guarded
 def unlock(
     patterns: Annotated[
         list[str] | None, typer.Argument(help="Patterns to release, spelled as locked.")
@@ -139,7 +137,6 @@ def unlock(
     emit(gone, as_json, lambda: f"released {len(gone)} lease(s)" if gone else "no locks held")
 
 
-@guarded
 def refresh(
     patterns: Annotated[
         list[str] | None, typer.Argument(help="Only leases holding these patterns.")
@@ -156,7 +153,6 @@ def refresh(
     emit(leases, as_json, lambda: f"refreshed {len(leases)} lease(s)")
 
 
-@guarded
 def locks(as_json: JsonOpt = False) -> None:
     """List every lease (read-only: nothing is broken or changed)."""
     from claudeswarm.locks.manager import LockManager
@@ -198,7 +194,6 @@ def _table(leases: list[Lease], states: list[str], now: float) -> str:
     return table(rows, header)
 
 
-@guarded
 def who(
     path: Annotated[str, typer.Argument(help="A path (or pattern).", show_default=False)],
     as_json: JsonOpt = False,

@@ -14,7 +14,6 @@ from claudeswarm.cli._common import (
     after_commit,
     count,
     emit,
-    guarded,
     print_json,
     swarm,
     warn,
@@ -55,7 +54,6 @@ def render(rec: MessageRecord, *, full: bool = True) -> str:
     return f"{inert(head)}\n    {body}"
 
 
-@guarded
 def send(
     to: Annotated[list[str], typer.Argument(help="Recipient agent names.", show_default=False)],
     message: Annotated[str, typer.Argument(help="The message text (UTF-8).", show_default=False)],
@@ -83,7 +81,6 @@ def send(
     emit(rec, as_json, lambda: f"sent {rec.id} to {', '.join(rec.to)}")
 
 
-@guarded
 def broadcast(
     message: Annotated[str, typer.Argument(help="The message text.", show_default=False)],
     mtype: TypeOpt = "info",
@@ -118,7 +115,6 @@ def _nudge(sw: Swarm, rec: MessageRecord) -> None:
         delivery.after_send(sw, rec)
 
 
-@guarded
 def inbox(
     limit: Annotated[
         int | None,
@@ -126,7 +122,7 @@ def inbox(
             "--limit",
             "-n",
             parser=count(1),
-            help="Show at most N (the oldest unread); the rest stay unread.",
+            help="Show at most N, the oldest unread ones; the rest stay unread.",
         ),
     ] = None,
     peek: Annotated[bool, typer.Option("--peek", help="Show without marking read.")] = False,
@@ -195,10 +191,10 @@ def _print_inbox(res: InboxResult, follow: bool) -> None:
         print("no unread messages")
 
 
-@guarded
 def log(
-    n: Annotated[
-        int, typer.Option("-n", parser=count(), help="How many of the newest messages.")
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", parser=count(), help="Show at most N, the newest ones."),
     ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then keep printing new ones.")
@@ -238,7 +234,7 @@ def log(
     )
     sw = swarm()
     start = messaging.end_cursor(sw) if follow else None  # first: nothing slips by
-    msgs = messaging.recent(sw, n, filt) if n else []
+    msgs = messaging.recent(sw, limit, filt) if limit else []
     for m in msgs:
         print_json(m) if as_json else print(render(m))
     if not follow:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, count, emit, guarded, swarm, table, to_plain
+from claudeswarm.cli._common import JsonOpt, count, emit, swarm, table, to_plain
 
 if TYPE_CHECKING:
     from claudeswarm.monitor.data import Section
@@ -18,15 +18,18 @@ def register(app: typer.Typer) -> None:
     app.command("monitor")(monitor)
 
 
-@guarded
 def monitor(
     once: Annotated[
         bool, typer.Option("--once", help="Print one snapshot of every panel and exit.")
     ] = False,
-    messages: Annotated[
+    limit: Annotated[
         int,
         typer.Option(
-            "--messages", "-n", parser=count(), help="With --once: how many recent messages."
+            "--limit",
+            "-n",
+            "--messages",  # the old spelling, still accepted
+            parser=count(),
+            help="With --once: show at most N messages, the newest ones.",
         ),
     ] = 20,
     ring: Annotated[
@@ -52,7 +55,7 @@ def monitor(
     if once:
         from claudeswarm.monitor.feed import snapshot
 
-        snap = snapshot(sw, messages=messages)
+        snap = snapshot(sw, messages=limit)
         emit(_plain(snap), as_json, lambda: _text(snap))
         return
     import sys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from claudeswarm.cli._common import JsonOpt, emit, guarded, swarm, table
+from claudeswarm.cli._common import JsonOpt, emit, swarm, table
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +13,6 @@ def register(app: typer.Typer) -> None:
     app.command("config")(show_config)
 
 
-@guarded
 def init(as_json: JsonOpt = False) -> None:
     """Create the state directory (0700) and a commented config.toml. Safe to re-run."""
     import os
@@ -49,7 +48,6 @@ def init(as_json: JsonOpt = False) -> None:
     )
 
 
-@guarded
 def show_config(as_json: JsonOpt = False) -> None:
     """Show every setting's effective value and where it came from."""
     from dataclasses import asdict, fields

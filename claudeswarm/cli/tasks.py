@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, guarded, swarm, table, warn
+from claudeswarm.cli._common import AsOpt, JsonOpt, count, emit, swarm, table, warn
 
 if TYPE_CHECKING:
     from claudeswarm.tasks.board import Task, TaskBoard
@@ -113,7 +113,6 @@ def _detail(t: Task, problems: list[str] | None) -> str:
 
 
 @sub.command("add")
-@guarded
 def add(
     title: Annotated[str, typer.Argument(help="One-line title.", show_default=False)],
     body: Annotated[str, typer.Option("--body", help="Longer description.")] = "",
@@ -149,21 +148,23 @@ def add(
 
 
 @sub.command("list")
-@guarded
 def list_(
     status: Annotated[
         str | None,
         typer.Option("--status", "-s", help="Only pending, claimed, done or failed."),
     ] = None,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip re-hashing done tasks' artifacts.")
-    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify", help="Re-hash done tasks' artifacts to flag ghosts, or skip it."
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks (claim order within each state). Done tasks whose artifacts no longer
     match their manifest are flagged GHOST."""
     board, _, _ = _board()
-    tasks = board.list(status, verify=not no_verify)
+    tasks = board.list(status, verify=verify)
     header = ["ID", "STATUS", "PRIO", "WHO", "TRIES", "TITLE"]
     ghosts = sum(t.ghost for t in tasks)
     note = f"\n{ghosts} ghost task(s): done, but artifacts changed or missing" if ghosts else ""
@@ -175,11 +176,11 @@ def list_(
 
 
 @sub.command("show")
-@guarded
 def show(
     task_id: IdArg,
     verify: Annotated[
-        bool, typer.Option("--verify", help="Re-check a done task's artifacts.")
+        bool,
+        typer.Option("--verify/--no-verify", help="Re-hash a done task's artifacts, or skip it."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -196,7 +197,6 @@ def show(
 
 
 @sub.command("claim")
-@guarded
 def claim(
     task_id: Annotated[
         str | None, typer.Argument(help="Task id (default: the best claimable task).")
@@ -216,7 +216,6 @@ def claim(
 
 
 @sub.command("heartbeat")
-@guarded
 def heartbeat(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Renew your claim's lease (task_lease_seconds from now)."""
     board, sw, me = _board(as_name, me=True)
@@ -226,7 +225,6 @@ def heartbeat(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -
 
 
 @sub.command("done")
-@guarded
 def done(
     task_id: IdArg,
     artifact: ArtifactOpt = None,
@@ -249,10 +247,11 @@ def done(
 
 
 @sub.command("fail")
-@guarded
 def fail(
     task_id: IdArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why it failed.", show_default=False)],
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why it failed.", show_default=False)
+    ],
     as_name: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -263,7 +262,6 @@ def fail(
 
 
 @sub.command("release")
-@guarded
 def release(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Hand your task back to pending (attempts unchanged)."""
     board, _, me = _board(as_name, me=True)
@@ -272,7 +270,6 @@ def release(task_id: IdArg, as_name: AsOpt = None, as_json: JsonOpt = False) -> 
 
 
 @sub.command("reap")
-@guarded
 def reap(as_json: JsonOpt = False) -> None:
     """Return claims of dead owners and expired leases to pending (attempts + 1), or to
     failed after task_max_attempts."""

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from claudeswarm.agents import registry
-from claudeswarm.errors import StateError
+from claudeswarm.errors import CorruptLeaseTableError, StateError
 from claudeswarm.locks.index import Entry, PatternIndex
 from claudeswarm.storage import json as _json
 from claudeswarm.storage.paths import StatePaths
@@ -206,10 +206,7 @@ class Table:
         """``self``, or :class:`StateError` when the journal has content but no header
         (a damaged or foreign file: nothing in it can be trusted)."""
         if self.size and not self.has_base:
-            raise StateError(
-                f"lease table {self.path} is corrupt (no header record); run "
-                "'claudeswarm unlock --repair' to quarantine it"
-            )
+            raise CorruptLeaseTableError(str(self.path))
         return self
 
     def _reset(self, epoch: str | None) -> None:

@@ -19,24 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from claudeswarm.agents import registry
-from claudeswarm.errors import RefusedError, UnavailableError
+from claudeswarm.errors import LockConflictError, LockTimeout, RefusedError
 from claudeswarm.locks.lease import Lease
 from claudeswarm.locks.patterns import overlaps
-from claudeswarm.timeutil import age
 
 POLL = 0.02
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
-
-
-class LockConflictError(RefusedError):
-    """A live lease of another agent overlaps the requested pattern (exit code 3)."""
-
-    def __init__(self, lease: Lease, held: str, wanted: str, message: str) -> None:
-        self.lease = lease
-        self.held = held
-        self.wanted = wanted
-        super().__init__(message)
 
 
 def _zombie(pid: int) -> bool:
@@ -72,15 +61,18 @@ def refusal(lease: Lease, wanted: str, now: float) -> LockConflictError:
     --------
     ``lock on 'src/**/*.py' held by backend (pane %3) for 4m: refactor auth``
     """
-    held = next((p for p in lease.patterns if overlaps(p, wanted)), lease.patterns[0])
-    where = f"pane {lease.pane}" if lease.pane else f"pid {lease.pid}"
-    kind = "" if lease.exclusive else "shared "
-    text = f"{kind}lock on {held!r} held by {lease.agent} ({where}) for {age(now - lease.acquired)}"
-    if lease.reason:
-        text += f": {lease.reason}"
-    if held != wanted:
-        text += f" (you asked for {wanted!r})"
-    return LockConflictError(lease, held, wanted, text)
+    return LockConflictError(
+        next((p for p in lease.patterns if overlaps(p, wanted)), lease.patterns[0]),
+        lease.agent,
+        pane=lease.pane,
+        pid=lease.pid,
+        held_for=now - lease.acquired,
+        reason=lease.reason,
+        shared=not lease.exclusive,
+        wanted=wanted,
+        generation=lease.generation,
+        expires_at=lease.expires_at,
+    )
 
 
 def _ident(path: Path) -> tuple[int, int, int, int] | None:
@@ -112,13 +104,14 @@ class Waiter:
         self.delay = FIRST_DELAY
 
     def pause(self, exc: RefusedError, now: float) -> None:
-        """Wait before the next attempt; :class:`UnavailableError` past the deadline."""
+        """Wait before the next attempt; :class:`LockTimeout` past the deadline."""
         remaining = self.deadline - self.monotonic()
         if remaining <= 0:
-            raise UnavailableError(f"timed out after {self.timeout:g}s waiting: {exc}") from None
+            what = repr(exc.wanted) if isinstance(exc, LockConflictError) else "a lock"
+            raise LockTimeout(what, self.timeout, exc) from None
         budget = min(self.delay, remaining)
         if isinstance(exc, LockConflictError):
-            budget = min(budget, max(exc.lease.expires_at - now, 0.0) + POLL)
+            budget = min(budget, max(exc.expires_at - now, 0.0) + POLL)
         self.delay = min(self.delay * 2, MAX_DELAY)
         before = _ident(self.journal)
         end = self.monotonic() + budget

@@ -26,9 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claudeswarm.agents import registry
-from claudeswarm.errors import RefusedError, SwarmError, UsageError
+from claudeswarm.errors import (
+    InvalidArgumentError,
+    LockConflictError,
+    RefusedError,
+    SwarmError,
+    UsageError,
+)
 from claudeswarm.locks.lease import Holder, Lease, Table, grant_record
-from claudeswarm.locks.liveness import LockConflictError, Waiter, death_of, refusal
+from claudeswarm.locks.liveness import Waiter, death_of, refusal
 from claudeswarm.locks.patterns import canonical, escape
 from claudeswarm.storage.files.leases import JOURNAL, LeaseStore
 from claudeswarm.storage.paths import StatePaths, project_relative
@@ -89,7 +95,7 @@ class LockManager:
         to a power cut only makes a lease look older.
     lock_timeout
         Seconds a change waits for the writer lock (``locks.lock``) before
-        :class:`~claudeswarm.errors.UnavailableError`; ``0`` tries once (hooks, which
+        :class:`~claudeswarm.errors.LockTimeout`; ``0`` tries once (hooks, which
         must never wait). Looking takes no lock at all.
     """
 
@@ -190,7 +196,7 @@ class LockManager:
         Raises :class:`RefusedError` naming the holder, its pattern, reason and age when a
         live lease conflicts. ``wait`` seconds: retry until granted, waking when the table
         changes or a conflicting lease expires, with backoff in between; then
-        :class:`UnavailableError` (timed out).
+        :class:`~claudeswarm.errors.LockTimeout` (an ``UnavailableError`` and a ``TimeoutError``).
         """
         holder = self._need_holder()
         wanted = self._canonical(patterns)
@@ -198,7 +204,7 @@ class LockManager:
         reason = _check_reason(reason)
         ttl = self.swarm.settings.lock_ttl_seconds if ttl is None else ttl
         if not 0 < ttl < 10**9:
-            raise UsageError(f"--ttl must be positive and finite, not {ttl!r}")
+            raise InvalidArgumentError("ttl", f"must be positive and finite, not {ttl!r}")
         if not wait:
             return self._try(holder, wanted, mode, reason, ttl)
         waiter = Waiter(self.journal, wait, sleep)
@@ -324,7 +330,7 @@ class LockManager:
         holder = self._need_holder()
         wanted = self._canonical(patterns) if patterns is not None else None
         if ttl is not None and not 0 < ttl < 10**9:
-            raise UsageError(f"--ttl must be positive and finite, not {ttl!r}")
+            raise InvalidArgumentError("ttl", f"must be positive and finite, not {ttl!r}")
         now = self.swarm.clock()
         recent = now - self.swarm.settings.lock_refresh_interval_seconds
         self.table.sync()
@@ -413,5 +419,7 @@ def _check_mode(mode: str) -> str:
 
 def _check_reason(reason: str) -> str:
     if len(reason) > MAX_REASON:
-        raise UsageError(f"--reason is {len(reason)} characters; the limit is {MAX_REASON}")
+        raise InvalidArgumentError(
+            "reason", f"is {len(reason)} characters; the limit is {MAX_REASON}"
+        )
     return " ".join(reason.split())

@@ -109,7 +109,8 @@ def _validate(state: Any, keys: list[str]) -> None:
     """The stored shape, key -> list of send times, for the keys this call reads: its own
     and the few it may evict (a file that is not is quarantined). The rest is carried
     over unread, so a send costs the same however many keys the window holds."""
-    from claudeswarm.schema import SchemaError, conform
+    from claudeswarm.errors import SchemaError
+    from claudeswarm.schema import conform
 
     if type(state) is not dict:
         raise SchemaError("ratelimit.json is not an object")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from claudeswarm.agents import caller, registry
 from claudeswarm.config import Settings
-from claudeswarm.errors import CorruptRecordError, SwarmError, UsageError
+from claudeswarm.errors import CorruptRecordError, InvalidArgumentError, SwarmError, UsageError
 from claudeswarm.messages.record import (
     BROADCAST,
     MESSAGE_TYPES,
@@ -99,7 +99,7 @@ def check_recipients(swarm: Swarm, sender: str, to: Sequence[str]) -> tuple[str,
 
 def _check_reply_to(reply_to: str | None) -> str | None:
     if reply_to is not None and not _ID_RE.fullmatch(reply_to):
-        raise UsageError(f"--reply-to {reply_to!r} is not a message id")
+        raise InvalidArgumentError("reply_to", f"{reply_to!r} is not a message id")
     return reply_to
 
 
@@ -235,7 +235,7 @@ def inbox(swarm: Swarm, agent: str, *, limit: int | None = None, peek: bool = Fa
     returned and the rest stay unread (``more`` counts them). ``peek`` moves nothing.
     """
     if limit is not None and limit < 1:
-        raise UsageError("--limit must be at least 1")
+        raise InvalidArgumentError("limit", f"must be at least 1, not {limit}")
     from claudeswarm.storage.files.tailer import LineQuarantine
 
     ensure_state(swarm.paths)

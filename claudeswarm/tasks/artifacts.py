@@ -17,22 +17,13 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from claudeswarm.errors import RefusedError, UsageError
+from claudeswarm.errors import ArtifactError, UsageError
 from claudeswarm.storage.paths import project_relative
 from claudeswarm.tasks.model import ArtifactSpec, ManifestEntry
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _SHA_MARK = "@sha256:"
 _CHUNK = 1 << 20
-
-
-class ArtifactError(RefusedError):
-    """An artifact failed verification; the task stays where it was."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"artifact {path!r} {problem}")
 
 
 def parse_spec(root: Path, raw: str, *, allow_empty: bool = False) -> ArtifactSpec:
@@ -111,7 +102,7 @@ def verify(root: Path, specs: Iterable[ArtifactSpec]) -> tuple[ManifestEntry, ..
     for spec in specs:
         entry = measure(root, spec.path)
         if entry.size == 0 and not spec.allow_empty:
-            raise ArtifactError(spec.path, "is empty (declare it allow-empty if intended)")
+            raise ArtifactError(spec.path, ArtifactError.EMPTY)
         if spec.sha256 and entry.sha256 != spec.sha256:
             raise ArtifactError(
                 spec.path, f"has sha256 {entry.sha256[:12]}…, expected {spec.sha256[:12]}…"

@@ -30,9 +30,11 @@ from typing import Any, Literal
 
 from claudeswarm.agents import registry
 from claudeswarm.errors import (
+    ArtifactError,
     CorruptRecordError,
     RefusedError,
     SwarmError,
+    UnknownTaskError,
     UsageError,
 )
 from claudeswarm.messages.record import check_name, format_ts, new_id
@@ -64,7 +66,6 @@ from claudeswarm.tasks.model import (
     ArtifactSpec,
     Task,
     Transition,
-    UnknownTaskError,
     claim_history,
     is_task_id,
 )
@@ -389,8 +390,8 @@ class TaskBoard:
             specs = tuple(_artifacts.merge(task.specs, extra))
             try:
                 manifest = _artifacts.verify(self.paths.root, specs)
-            except _artifacts.ArtifactError as exc:
-                raise RefusedError(f"cannot complete task {task_id}: {exc}") from None
+            except ArtifactError as exc:
+                raise ArtifactError(exc.path, exc.problem, task_id=task_id) from None
             done = self.commit(
                 task,
                 path,

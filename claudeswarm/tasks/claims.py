@@ -19,10 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from claudeswarm.errors import RefusedError, SwarmError, UsageError
+from claudeswarm.errors import RefusedError, SwarmError, UnknownTaskError, UsageError
 from claudeswarm.storage.files import atomic as _atomic
 from claudeswarm.storage.files.tasks import locate, lock_path, mark, names, read_task, store_lease
-from claudeswarm.tasks.model import Lease, Task, UnknownTaskError
+from claudeswarm.tasks.model import Lease, Task
 
 if TYPE_CHECKING:
     from claudeswarm.tasks.board import TaskBoard

@@ -12,21 +12,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from claudeswarm import schema
-from claudeswarm.errors import UsageError
+from claudeswarm.errors import SchemaError
 from claudeswarm.messages.record import format_ts
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
 _NAME_RE = re.compile(r"(\d{5})-([0-9A-HJKMNP-TV-Z]{26})-([or])\.json")
 _ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-
-
-class UnknownTaskError(UsageError):
-    """No task has this id (exit 2)."""
-
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        super().__init__(f"unknown task {task_id!r}")
 
 
 def parse_name(name: str) -> tuple[str, bool] | None:
@@ -148,8 +140,8 @@ def _typed(obj: dict[str, Any], key: str, check: schema.Check) -> Any:
     """Field ``key`` of a task file through ``check`` (the message built only on failure)."""
     try:
         return check(obj.get(key))
-    except schema.SchemaError as exc:
-        raise schema.SchemaError(f"field {key!r} {exc}") from None
+    except SchemaError as exc:
+        raise SchemaError(f"field {key!r} {exc}") from None
 
 
 def _build(cls: type[T], raw: Any, key: str) -> T:
@@ -157,8 +149,8 @@ def _build(cls: type[T], raw: Any, key: str) -> T:
     schema layer, unknown fields refused (bools are not numbers)."""
     try:
         result: T = schema.checker(cls, strict=True)(raw)
-    except schema.SchemaError as exc:
-        raise schema.SchemaError(f"field {key!r}: {exc}") from None
+    except SchemaError as exc:
+        raise SchemaError(f"field {key!r}: {exc}") from None
     return result
 
 
@@ -169,8 +161,8 @@ def _many(obj: dict[str, Any], key: str, cls: type[T]) -> tuple[T, ...]:
     for i, raw in enumerate(_typed(obj, key, _LIST)):
         try:
             out.append(check(raw))
-        except schema.SchemaError as exc:
-            raise schema.SchemaError(f"field {key!r}[{i}]: {exc}") from None
+        except SchemaError as exc:
+            raise SchemaError(f"field {key!r}[{i}]: {exc}") from None
     return tuple(out)
 
 

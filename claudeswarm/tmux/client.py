@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.errors import TmuxError, UnavailableError
 
 SEP = "\x1f"  # tmux escapes control characters inside values, so this never appears in one
 FIELDS = (
@@ -36,10 +36,6 @@ FIELDS = (
     "pane_current_path",
 )
 FORMAT = SEP.join("#{%s}" % f for f in FIELDS)  # noqa: UP031 (tmux format braces)
-
-
-class TmuxError(SwarmError):
-    """tmux refused a command (for example: the pane no longer exists)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +131,7 @@ class Tmux:
         if out.returncode != 0:
             if _no_server(err):
                 raise UnavailableError(f"no tmux server running{self._where()}")
-            raise TmuxError(f"tmux {args[0]} failed: {err or out.returncode}")
+            raise TmuxError(args[0], err or f"exit status {out.returncode}")
         return out.stdout.decode("utf-8", "replace")
 
     def _where(self) -> str:

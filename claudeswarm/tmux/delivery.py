@@ -172,7 +172,8 @@ def _jsonl(swarm: Swarm, name: str, cls: type[T]) -> Iterator[T]:
     """The valid records of a side log, oldest first, read with bounded memory. A line
     that does not parse is a writer's torn fragment (skipped); one that parses but has
     the wrong shape is skipped and reported."""
-    from claudeswarm.schema import SchemaError, build, skipped
+    from claudeswarm.errors import SchemaError
+    from claudeswarm.schema import build, skipped
 
     for line in _atomic.read_lines(swarm.paths.file(name), SIDE_LINE_MAX):
         if not line.strip():

@@ -38,13 +38,13 @@ from typing import Any
 from claudeswarm.agents import discovery, procs, registry
 from claudeswarm.agents.identity import live
 from claudeswarm.agents.registry import AgentRecord
-from claudeswarm.errors import SwarmError, UnavailableError
+from claudeswarm.errors import SwarmError, TmuxError, UnavailableError
 from claudeswarm.messages.record import MessageRecord
 from claudeswarm.storage.files.atomic import flocked
 from claudeswarm.swarm import Swarm, open_swarm
 from claudeswarm.tmux import delivery
 from claudeswarm.tmux import queue as nudge_queue
-from claudeswarm.tmux.client import Tmux, TmuxError, current
+from claudeswarm.tmux.client import Tmux, current
 from claudeswarm.tmux.delivery import NudgeEntry
 
 LOCK_TIMEOUT = 30.0

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from claudeswarm.errors import CorruptRecordError, StateError, UnavailableError
+from claudeswarm.errors import CorruptRecordError, LockTimeout, StateError
 from claudeswarm.storage import json as _json
 from claudeswarm.storage.paths import StatePaths, kind_of
 
@@ -100,7 +100,7 @@ def flocked(lock_path: Path, *, timeout: float | None = 30.0) -> Iterator[int]:
 
     A lock left behind by a killed process is not a problem: the kernel drops ``flock``
     when its holder dies, so the file's presence means nothing. ``timeout=None`` waits
-    forever; otherwise :class:`UnavailableError` after ``timeout`` seconds.
+    forever; otherwise :class:`~claudeswarm.errors.LockTimeout` after ``timeout`` seconds.
     """
     fd = open_state(lock_path, os.O_RDWR | os.O_CREAT)
     try:
@@ -111,8 +111,9 @@ def flocked(lock_path: Path, *, timeout: float | None = 30.0) -> Iterator[int]:
 
 
 def acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
-    """``flock(LOCK_EX)`` on ``fd``, giving up with :class:`UnavailableError` after
-    ``timeout`` seconds (``None``: wait for ever). The first try does not wait."""
+    """``flock(LOCK_EX)`` on ``fd``, giving up with
+    :class:`~claudeswarm.errors.LockTimeout` after ``timeout`` seconds (``None``: wait
+    for ever). The first try does not wait."""
     if timeout is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
@@ -124,9 +125,7 @@ def acquire(fd: int, lock_path: Path, timeout: float | None) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise UnavailableError(
-                    f"timed out after {timeout:.0f}s waiting for {lock_path.name}"
-                ) from None
+                raise LockTimeout(lock_path.name, timeout) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
 
@@ -290,7 +289,7 @@ def update_json(
 
     ``change(old) -> (new, result)``; ``new is None`` means "no write". A file that does
     not parse, or that ``validate`` rejects (``ValueError``, such as a
-    :class:`~claudeswarm.schema.SchemaError`), is quarantined when ``quarantine`` is
+    :class:`~claudeswarm.errors.SchemaError`), is quarantined when ``quarantine`` is
     given, and ``change`` sees ``default``; otherwise the error is raised.
     """
     with flocked(lock_path, timeout=timeout):

@@ -49,8 +49,9 @@ class Cursor:
 
     @classmethod
     def from_json(cls, obj: object, where: str = "cursor") -> Cursor:
-        """A saved cursor, checked (:class:`~claudeswarm.schema.SchemaError` if not one)."""
-        from claudeswarm.schema import SchemaError, build
+        """A saved cursor, checked (:class:`~claudeswarm.errors.SchemaError` if not one)."""
+        from claudeswarm.errors import SchemaError
+        from claudeswarm.schema import build
 
         cursor = build(cls, obj, where)
         if cursor.offset < 0:
